@@ -1,0 +1,13 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+
+/** ../shared beside the checkout: the real models and data provided with the project. */
+export const sharedDir = path.resolve(import.meta.dirname, "..", "..", "shared");
+export const stories260K = path.join(sharedDir, "models", "stories260K-f32.gguf");
+
+/** A fresh temporary folder, removed by the returned cleanup. */
+export async function makeTempDir(prefix: string): Promise<{dir: string, cleanup: () => Promise<void>}> {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), `sparq-${prefix}-`));
+    return {dir, cleanup: () => fs.rm(dir, {recursive: true, force: true})};
+}
