@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
-npm ci --no-audit --no-fund
+npm install --no-audit --no-fund
 node dist/cli/main.js build
 model="${SPARQ_MODEL:-../shared/models/stories260K-f32.gguf}"
 [ -f "$model" ] || model=""
