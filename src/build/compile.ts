@@ -3,6 +3,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import {spawn} from "node:child_process";
+import {applyAddonPatches, readAddonSeries} from "./addon.js";
 import {hashPatchSeries, applyPatches} from "./patches.js";
 import {getCacheDir, llamaCppDir, nodeLlamaCppDir, nodeLlamaCppLlamaDir} from "./paths.js";
 import {assertToolchain, findExecutable, type GpuBackend} from "./toolchain.js";
@@ -55,13 +56,14 @@ function normalizeCmakeOptions(options: Record<string, string> = {}): Record<str
     return Object.fromEntries(Object.entries(options).sort(([a], [b]) => a.localeCompare(b)));
 }
 
-/** The cache key of a build: changes whenever anything that ends up in the binary changes. */
+/** The cache key of a build: changes whenever anything that ends up in the binary changes (pin, both patch series, options, host). */
 export async function getBuildKey({gpu = false, cmakeOptions}: Pick<SparqBuildOptions, "gpu" | "cmakeOptions"> = {}): Promise<string> {
     const hash = crypto.createHash("sha256");
     hash.update(JSON.stringify(await readPin()));
     for (const patch of await listNodeLlamaCppBasePatches())
         hash.update(await fs.readFile(patch));
     hash.update(await hashPatchSeries());
+    hash.update(await readAddonSeries());
     hash.update(JSON.stringify({gpu, cmakeOptions: normalizeCmakeOptions(cmakeOptions)}));
     hash.update(`${process.platform}|${process.arch}|${process.versions.modules}|${await cpuFingerprint()}`);
     return hash.digest("hex").slice(0, 20);
@@ -142,6 +144,7 @@ export async function buildSparqLlama(options: SparqBuildOptions = {}): Promise<
 
     await assertToolchain(gpu);
     await applyPatches();
+    await applyAddonPatches();
     await linkPatchedTree();
     const started = performance.now();
     await runNodeLlamaCppBuild(gpu, cmakeOptions, options.onProgress);

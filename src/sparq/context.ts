@@ -1,0 +1,96 @@
+import type {LlamaContext, LlamaContextOptions, LlamaModel} from "node-llama-cpp";
+import {getSparqVersion} from "../load.js";
+import {resolveLayerConfig, resolveSparqSettings, type NativeSparqParams, type SparqSettings} from "./settings.js";
+
+/** The native controls our addon patch adds to node-llama-cpp's context. */
+type SparqAddonContext = {
+    setSparq(params: NativeSparqParams | {enabled: false}): void,
+    getSparqInfo(nKv: number): {memorySize: number, layers: Array<{enabled: boolean, r?: number, k?: number, l?: number, opCount: number}>}
+};
+
+/** One layer's SparQ state at a given KV length. */
+export type SparqLayerInfo = {
+    layer: number,
+    enabled: boolean,
+    /** r, k, l in use at that KV length (absent when the layer is dense). */
+    r?: number,
+    k?: number,
+    l?: number,
+    /** Decode steps in which this layer ran the SparQ op. */
+    opCount: number
+};
+
+export type SparqInfo = {
+    /** The settings last applied, or null when SparQ is off. */
+    settings: SparqSettings | null,
+    /** Bytes SparQ adds to the context (running V sums); 0 when off. */
+    memorySize: number,
+    /** KV length the per-layer r, k, l were resolved at. */
+    kvLength: number,
+    layers: SparqLayerInfo[]
+};
+
+const appliedSettings = new WeakMap<LlamaContext, SparqSettings | null>();
+
+function addonOf(context: LlamaContext): SparqAddonContext {
+    const addon = (context as unknown as {_ctx: Partial<SparqAddonContext>})._ctx;
+    if (typeof addon?.setSparq !== "function" || getSparqVersion(context.model.llama) == null)
+        throw new Error("this context does not come from a sparq-llama build: load the model through getSparqLlama()");
+    return addon as SparqAddonContext;
+}
+
+/** The attention shape of a model as llama.cpp loaded it. */
+export function getModelAttentionShape(model: LlamaModel): {layerCount: number, headDim: number} {
+    const metadata = model.fileInfo.architectureMetadata as {block_count?: number, embedding_length?: number,
+        attention?: {head_count?: number, key_length?: number}};
+    const layerCount = metadata.block_count;
+    const headDim = metadata.attention?.key_length ??
+        (metadata.embedding_length != null && metadata.attention?.head_count ? metadata.embedding_length / metadata.attention.head_count : undefined);
+    if (layerCount == null || headDim == null)
+        throw new Error(`cannot tell the layer count and head size of ${model.filename ?? "this model"} from its metadata`);
+    return {layerCount, headDim};
+}
+
+/**
+ * Turns SparQ on (settings) or off (false) for a context. Applies from the next decode step on;
+ * call it between generations. Invalid settings throw a SparqSettingsError naming the setting;
+ * a model or context SparQ can't serve throws the native layer's reason.
+ */
+export function setSparq(context: LlamaContext, settings: SparqSettings | false): void {
+    const addon = addonOf(context);
+    if (settings === false) {
+        addon.setSparq({enabled: false});
+        appliedSettings.set(context, null);
+        return;
+    }
+    const params = resolveSparqSettings(settings, getModelAttentionShape(context.model));
+    addon.setSparq(params);
+    appliedSettings.set(context, {...settings});
+}
+
+/** Current SparQ state of a context, with each layer's r, k, l at `kvLength` (default: the context size). */
+export function getSparq(context: LlamaContext, kvLength: number = context.contextSize): SparqInfo {
+    const info = addonOf(context).getSparqInfo(kvLength);
+    return {
+        settings: appliedSettings.get(context) ?? null,
+        memorySize: info.memorySize,
+        kvLength,
+        layers: info.layers.map((layer, i) => ({layer: i, ...layer}))
+    };
+}
+
+/** `model.createContext(options)` with SparQ settings applied before the first token. */
+export async function createSparqContext(model: LlamaModel, options: LlamaContextOptions & {sparq?: SparqSettings | false} = {}): Promise<LlamaContext> {
+    const {sparq, ...contextOptions} = options;
+    const context = await model.createContext({flashAttention: true, ...contextOptions});
+    try {
+        if (sparq)
+            setSparq(context, sparq);
+    } catch (err) {
+        await context.dispose();
+        throw err;
+    }
+    return context;
+}
+
+export {resolveLayerConfig};
