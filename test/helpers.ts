@@ -11,3 +11,7 @@ export async function makeTempDir(prefix: string): Promise<{dir: string, cleanup
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), `sparq-${prefix}-`));
     return {dir, cleanup: () => fs.rm(dir, {recursive: true, force: true})};
 }
+
+/** The d = 128, GQA 3:1, 2k-context real model: the one for fidelity checks. */
+export const gutenberg = path.join(sharedDir, "models", "gutenberg-llama-57m-d128-q8_0.gguf");
+export const wikitext = path.join(sharedDir, "data", "wikitext-2-raw-test.txt");

@@ -1,10 +1,31 @@
+import type {TestProject} from "vitest/node";
 import {buildSparqLlama} from "../../src/build/compile.js";
+import {buildNativeTools} from "../../src/build/native.js";
+import {applyPatches} from "../../src/build/patches.js";
 import {createBuildProgressPrinter} from "../../src/cli/progress.js";
 
-/** Builds (or finds cached) the CPU build every test loads, once per `npm test`. */
-export default async function setup(): Promise<void> {
-    const started = performance.now();
-    const build = await buildSparqLlama({gpu: false, onProgress: createBuildProgressPrinter(process.stdout)});
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    console.log(`sparq-llama CPU build ${build.key}: ${build.fromCache ? "from cache" : "compiled"} in ${seconds} s`);
+declare module "vitest" {
+    export interface ProvidedContext {
+        /** Folders of the native op test and benchmark, per target. */
+        nativeTools: {host: string, aarch64: string}
+    }
+}
+
+/**
+ * Before any test file: the patched tree (tests read it, e.g. its vocab files), the addon build every
+ * test loads, and the native op tools for this CPU and for arm64 (run under qemu). All cached.
+ */
+export default async function setup(project: TestProject): Promise<void> {
+    const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+        const started = performance.now();
+        const result = await work();
+        console.log(`${name}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+        return result;
+    };
+    await step("vendor/llama.cpp patched", () => applyPatches());
+    const build = await step("addon build", () => buildSparqLlama({gpu: false, onProgress: createBuildProgressPrinter(process.stdout)}));
+    console.log(`  ${build.key}, ${build.fromCache ? "from cache" : "compiled"}`);
+    const host = await step("native op tools (host)", () => buildNativeTools("host"));
+    const aarch64 = await step("native op tools (aarch64)", () => buildNativeTools("aarch64"));
+    project.provide("nativeTools", {host, aarch64});
 }

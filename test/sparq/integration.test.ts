@@ -1,0 +1,160 @@
+import fs from "node:fs/promises";
+import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import type {Llama, LlamaContext, LlamaModel, Token} from "node-llama-cpp";
+import {decodeLogits, klDivergence, maxRelativeDifference} from "../../src/eval/logits.js";
+import {getSparqLlama} from "../../src/load.js";
+import {createSparqContext, getSparq, setSparq} from "../../src/sparq/context.js";
+import {SparqSettingsError, type SparqSettings} from "../../src/sparq/settings.js";
+import {gutenberg, wikitext} from "../helpers.js";
+
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", () => {
+    let llama: Llama;
+    let model: LlamaModel;
+    let tokens: Token[];
+
+    async function logitsWith(sparq: SparqSettings | false, count: number, prefill: number): Promise<{logits: Float32Array[], opCounts: number[]}> {
+        const context = await createSparqContext(model, {contextSize: 2048, sparq, threads: 2});
+        try {
+            const logits = await decodeLogits(context, tokens.slice(0, count), prefill);
+            return {logits, opCounts: getSparq(context).layers.map((layer) => layer.opCount)};
+        } finally {
+            await context.dispose();
+        }
+    }
+
+    beforeAll(async () => {
+        llama = await getSparqLlama({build: "never"});
+        model = await llama.loadModel({modelPath: gutenberg});
+        tokens = model.tokenize((await fs.readFile(wikitext, "utf8")).slice(0, 20_000));
+    });
+    afterAll(() => llama?.dispose());
+
+    it("with r = d and k >= S gives dense logits (within f16 noise) through a whole generation", async () => {
+        const steps = 160;
+        const dense = await logitsWith(false, 32 + steps, 32);
+        const exact = await logitsWith({r: 128, k: 4096}, 32 + steps, 32);
+        expect(exact.opCounts).toEqual(new Array(8).fill(steps)); // every decode step, every layer ran SparQ
+        expect(dense.opCounts).toEqual(new Array(8).fill(0));
+
+        const rel = exact.logits.map((l, i) => maxRelativeDifference(dense.logits[i]!, l));
+        const kl = exact.logits.map((l, i) => klDivergence(dense.logits[i]!, l));
+        console.log(`r = d, k >= S vs dense: max relative logit difference ${Math.max(...rel).toExponential(2)}, ` +
+            `KL per token mean ${mean(kl).toExponential(2)}, max ${Math.max(...kl).toExponential(2)}`);
+        expect(rel[0]).toBe(0); // the prefill is dense in both
+        expect(Math.max(...rel)).toBeLessThan(0.06);
+        expect(mean(kl)).toBeLessThan(5e-3);
+    });
+
+    it("at 8x on a 1.5k context stays close to dense (KL per token reported)", async () => {
+        const prefill = 1024;
+        const steps = 256;
+        const dense = await logitsWith(false, prefill + steps, prefill);
+        const sparq8 = await logitsWith({ratio: 8}, prefill + steps, prefill);
+        const noRealloc = await logitsWith({ratio: 8, meanRealloc: false}, prefill + steps, prefill);
+        const kl8 = sparq8.logits.slice(1).map((l, i) => klDivergence(dense.logits[i + 1]!, l));
+        const klNo = noRealloc.logits.slice(1).map((l, i) => klDivergence(dense.logits[i + 1]!, l));
+        const agree = sparq8.logits.slice(1).filter((l, i) => argmax(l) === argmax(dense.logits[i + 1]!)).length / steps;
+        console.log(`8x at S = ${prefill}..${prefill + steps} (r = 16, k = S/16): KL per token mean ${mean(kl8).toFixed(4)}, ` +
+            `max ${Math.max(...kl8).toFixed(3)}, top-1 agreement ${(100 * agree).toFixed(1)}%; ` +
+            `without mean reallocation: mean KL ${mean(klNo).toFixed(4)}`);
+        expect(sparq8.opCounts.every((count) => count === steps)).toBe(true);
+        expect(mean(kl8)).toBeGreaterThan(0); // it is an approximation...
+        expect(mean(kl8)).toBeLessThan(0.1); // ...and a close one
+        expect(agree).toBeGreaterThan(0.8);
+    });
+
+    it("toggles exactly the chosen layers, and can change them between generations", async () => {
+        const context = await createSparqContext(model, {contextSize: 512, sparq: {ratio: 4, layers: "2-5"}, threads: 2});
+        try {
+            await decodeLogits(context, tokens.slice(0, 48), 32);
+            expect(getSparq(context).layers.map((layer) => layer.opCount)).toEqual([0, 0, 16, 16, 16, 16, 0, 0]);
+
+            setSparq(context, {ratio: 4, layers: [0, 7]});
+            await decodeLogits(context, tokens.slice(0, 48), 32);
+            expect(getSparq(context).layers.map((layer) => layer.opCount)).toEqual([16, 0, 16, 16, 16, 16, 0, 16]);
+            expect(getSparq(context, 1024).layers.map((layer) => layer.enabled)).toEqual([true, false, false, false, false, false, false, true]);
+            expect(getSparq(context, 1024).layers[0]).toMatchObject({r: 32, k: 128, l: 32});
+
+            setSparq(context, false);
+            await decodeLogits(context, tokens.slice(0, 48), 32);
+            expect(getSparq(context).layers.map((layer) => layer.opCount)).toEqual([16, 0, 16, 16, 16, 16, 0, 16]);
+            expect(getSparq(context).memorySize).toBe(0);
+        } finally {
+            await context.dispose();
+        }
+    });
+
+    it("keeps mean(V) exact when tokens are removed from a sequence", async () => {
+        // k small against S so that the mean-value term carries real weight
+        const context = await createSparqContext(model, {contextSize: 1024, sparq: {ratio: 8, kMin: 8}, threads: 2});
+        try {
+            const sequence = context.getSequence();
+            const stepLogits = async (input: Token[]) => {
+                const out: Float32Array[] = [];
+                for (const token of input) {
+                    const [step] = await sequence.controlledEvaluate([[token, {generateNext: {logits: true}}]]);
+                    out.push(Float32Array.from([...step!.next.logits!.entries()].sort((a, b) => a[0] - b[0]).map(([, logit]) => logit)));
+                }
+                return out;
+            };
+            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 300));
+            const tail = tokens.slice(300, 340);
+            const first = await stepLogits(tail);
+            // remove the 40 tokens just decoded (seq_rm), then decode them again at the same positions
+            await sequence.eraseContextTokenRanges([{start: 300, end: 340}]);
+            const again = await stepLogits(tail);
+            const rel = again.map((l, i) => maxRelativeDifference(first[i]!, l));
+            console.log(`after removing 40 cells: max relative logit difference on re-decoding ${Math.max(...rel).toExponential(2)}`);
+            expect(Math.max(...rel)).toBeLessThan(1e-5);
+        } finally {
+            await context.dispose();
+        }
+    });
+
+    it("reports its memory overhead, zero when off", async () => {
+        const context = await createSparqContext(model, {contextSize: 512, threads: 2});
+        try {
+            expect(getSparq(context).memorySize).toBe(0);
+            setSparq(context, {ratio: 8});
+            // one F32 sum of V per layer and sequence: 8 layers x (2 KV heads x 128)
+            expect(getSparq(context).memorySize).toBeGreaterThanOrEqual(8 * 256 * 4);
+            expect(getSparq(context).memorySize).toBeLessThan(8 * 256 * 4 + 8 * 4096);
+        } finally {
+            await context.dispose();
+        }
+    });
+
+    it("rejects invalid settings by name", async () => {
+        const context = await createSparqContext(model, {contextSize: 512, threads: 2});
+        try {
+            expect(() => setSparq(context, {ratio: 8, layers: [99]})).toThrow(SparqSettingsError);
+            expect(() => setSparq(context, {ratio: 8, layers: [99]})).toThrow(/layer 99 does not exist \(the model has layers 0-7\)/);
+            expect(() => setSparq(context, {r: 129, k: 64})).toThrow(/"r": 129 is out of range \[1, 128\]/);
+            expect(() => setSparq(context, {ratio: 0.5})).toThrow(/"ratio": 0.5 must be a number >= 1/);
+            expect(getSparq(context).layers.every((layer) => !layer.enabled)).toBe(true);
+        } finally {
+            await context.dispose();
+        }
+    });
+
+    it("refuses a context it can't serve instead of running dense", async () => {
+        const context = await model.createContext({contextSize: 512, flashAttention: false, threads: 2});
+        try {
+            expect(() => setSparq(context, {ratio: 8})).toThrow(/SparQ needs flash attention on/);
+        } finally {
+            await context.dispose();
+        }
+        await expect(createSparqContext(model, {contextSize: 512, flashAttention: false, sparq: {ratio: 8}}))
+            .rejects.toThrow(/SparQ needs flash attention on/);
+    });
+});
+
+function argmax(values: Float32Array): number {
+    let best = 0;
+    for (let i = 1; i < values.length; i++)
+        if (values[i]! > values[best]!)
+            best = i;
+    return best;
+}

@@ -1,0 +1,85 @@
+import {describe, expect, it} from "vitest";
+import {
+    attentionTransferFraction, parseLayerSelection, resolveLayerConfig, resolveSparqSettings, SparqSettingsError, sparqFlags
+} from "../../src/sparq/settings.js";
+
+const model = {layerCount: 30, headDim: 64};
+
+function errorOf(work: () => unknown): SparqSettingsError {
+    try {
+        work();
+    } catch (err) {
+        if (err instanceof SparqSettingsError)
+            return err;
+        throw err;
+    }
+    throw new Error("no error was thrown");
+}
+
+describe("layer selection", () => {
+    const on = (flags: boolean[]) => flags.flatMap((flag, i) => (flag ? [i] : []));
+
+    it("expands lists, ranges and all-but-first", () => {
+        expect(on(parseLayerSelection("all", 4))).toEqual([0, 1, 2, 3]);
+        expect(on(parseLayerSelection(undefined, 3))).toEqual([0, 1, 2]);
+        expect(on(parseLayerSelection("2-", 5))).toEqual([2, 3, 4]);
+        expect(on(parseLayerSelection("-1", 5))).toEqual([0, 1]);
+        expect(on(parseLayerSelection("0-1, 3", 5))).toEqual([0, 1, 3]);
+        expect(on(parseLayerSelection([4, 0], 5))).toEqual([0, 4]);
+        expect(on(parseLayerSelection({allButFirst: 2}, 5))).toEqual([2, 3, 4]);
+    });
+
+    it("names a layer that does not exist", () => {
+        const error = errorOf(() => parseLayerSelection([99], 30));
+        expect(error.setting).toBe("layers");
+        expect(error.message).toBe('SparQ setting "layers": layer 99 does not exist (the model has layers 0-29)');
+        expect(errorOf(() => parseLayerSelection("28-31", 30)).message).toMatch(/layer 31 does not exist/);
+        expect(errorOf(() => parseLayerSelection("3-1", 30)).message).toMatch(/range "3-1" is empty/);
+        expect(errorOf(() => parseLayerSelection("two", 30)).message).toMatch(/"two" is not a layer or a range/);
+        expect(errorOf(() => parseLayerSelection({allButFirst: 30}, 30)).message).toMatch(/allButFirst = 30/);
+    });
+});
+
+describe("settings validation", () => {
+    it.each([
+        [{ratio: 0.5}, "ratio", /0.5 must be a number >= 1/],
+        [{r: 65, k: 10}, "r", /65 is out of range \[1, 64\]/],
+        [{r: 0, k: 10}, "r", /out of range/],
+        [{r: 8, k: 0}, "k", /must be an integer >= 1/],
+        [{r: 8}, "k", /give ratio, or both r and k/],
+        [{ratio: 8, r: 8, k: 8}, "ratio", /not both/],
+        [{ratio: 8, kMin: 0}, "kMin", /must be an integer >= 1/],
+        [{r: 8, k: 16, l: 17}, "l", /in \[0, k\]/],
+        [{ratio: 8, gqa: "sometimes"}, "gqa", /neither/],
+        [{ratio: 8, storeKTwice: true}, "storeKTwice", /not supported yet/],
+        [{ratio: 8, layers: [30]}, "layers", /layer 30 does not exist/]
+    ] as const)("rejects %j naming %s", (settings, setting, message) => {
+        const error = errorOf(() => resolveSparqSettings(settings as never, model));
+        expect(error.setting).toBe(setting);
+        expect(error.message).toMatch(message);
+    });
+
+    it("turns valid settings into native parameters", () => {
+        expect(resolveSparqSettings({ratio: 8, layers: "28-"}, model)).toEqual({
+            enabled: true, ratio: 8, r: 0, k: 0, kMin: 32, l: -1, flags: sparqFlags.meanRealloc,
+            layers: [...new Array(28).fill(false), true, true]
+        });
+        const absolute = resolveSparqSettings({r: 16, k: 128, l: 0, meanRealloc: false, gqa: "per-head"}, model);
+        expect(absolute).toMatchObject({ratio: 0, r: 16, k: 128, l: 0, flags: sparqFlags.gqaPerHead});
+    });
+});
+
+describe("per-layer r, k, l and bytes moved", () => {
+    it("resolves a ratio against the KV length, with the k floor", () => {
+        const params = resolveSparqSettings({ratio: 8}, model);
+        expect(resolveLayerConfig(params, 64, 16384)).toEqual({r: 8, k: 1024, l: 256});
+        expect(resolveLayerConfig(params, 64, 100)).toEqual({r: 8, k: 32, l: 8});
+        expect(resolveLayerConfig(resolveSparqSettings({r: 16, k: 64, l: 5}, model), 64, 9999)).toEqual({r: 16, k: 64, l: 5});
+    });
+
+    it("models the transfer fraction as in the paper", () => {
+        // d = 128, S = 4096, r = 16, k = 256: (4096*16 + 2*256*128 + 4*128) / (2*4096*128 + 2*128)
+        expect(attentionTransferFraction({r: 16, k: 256}, 128, 4096)).toBeCloseTo((65536 + 65536 + 512) / (1048576 + 256), 12);
+        expect(attentionTransferFraction({r: 16, k: 4096}, 128, 4096)).toBe(1);
+    });
+});
