@@ -9,3 +9,8 @@ export {applyPatches, exportPatches, PatchApplyError, VendorTamperedError} from 
 export {readPin, PinMismatchError, type LlamaCppPin} from "./build/vendor.js";
 export {resolveModel, chooseModel, defaultModelUri, ModelResolutionError} from "./models/resolve.js";
 export {generate, type GenerateOptions, type GenerateResult} from "./generate.js";
+export {
+    createSparqContext, getSparq, setSparq, getModelAttentionShape, attentionTransferFraction, parseLayerSelection,
+    resolveLayerConfig, resolveSparqSettings, SparqSettingsError,
+    type SparqInfo, type SparqLayerInfo, type SparqLayerSelection, type SparqSettings
+} from "./sparq/index.js";
