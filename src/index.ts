@@ -14,3 +14,6 @@ export {
     resolveLayerConfig, resolveSparqSettings, SparqSettingsError,
     type SparqInfo, type SparqLayerInfo, type SparqLayerSelection, type SparqSettings
 } from "./sparq/index.js";
+export {
+    getSparqRpcLlama, loadModelOverRpc, startRpcServer, getRpcServerPath, RpcError, type RpcServer, type RpcServerOptions
+} from "./rpc.js";

@@ -33,6 +33,36 @@ export function getSparqVersion(llama: Llama): string | null {
     return markerPattern.exec(llama.systemInfo)?.[1] ?? null;
 }
 
+/**
+ * node-llama-cpp loads a local build by name only through its `lastBuild.json`, one file for every
+ * process: holding this lock from writing it until the binary is loaded keeps two processes that
+ * load different builds (a test run, say) from loading each other's.
+ */
+async function withLoadLock<T>(work: () => Promise<T>): Promise<T> {
+    const lock = path.join(nodeLlamaCppLlamaDir, ".sparq-load.lock");
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+        try {
+            await fs.mkdir(lock);
+            break;
+        } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== "EEXIST")
+                throw err;
+            const stat = await fs.stat(lock).catch(() => null);
+            if (stat != null && Date.now() - stat.mtimeMs > 120_000)
+                await fs.rm(lock, {recursive: true, force: true}); // left behind by a killed process
+            else if (Date.now() > deadline)
+                throw new SparqBinaryError(`timed out waiting for ${lock}: remove it if no other process is loading a build`);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+    }
+    try {
+        return await work();
+    } finally {
+        await fs.rm(lock, {recursive: true, force: true});
+    }
+}
+
 /** Places a cached build where node-llama-cpp loads local builds from, and marks it as the last build. */
 async function installForLoading(build: SparqBuild): Promise<void> {
     const folderName = `sparq-${build.key}`;
@@ -65,9 +95,11 @@ export async function getSparqLlama(options: SparqLlamaOptions = {}): Promise<Ll
             throw new SparqBinaryError(`no sparq-llama build for gpu=${gpu} is cached: run \`sparq build${gpu ? ` --gpu ${gpu}` : ""}\` first`);
         build = await buildSparqLlama({gpu, cmakeOptions, force: buildMode === "forceRebuild", onProgress: onBuildProgress});
     }
-    await installForLoading(build);
-
-    const llama = await getLlama("lastBuild", {...llamaOptions, usePrebuiltBinaries: false, progressLogs: false});
+    const loaded = build;
+    const llama = await withLoadLock(async () => {
+        await installForLoading(loaded);
+        return getLlama("lastBuild", {...llamaOptions, usePrebuiltBinaries: false, progressLogs: false});
+    });
     const version = getSparqVersion(llama);
     if (version == null || llama.buildType !== "localBuild") {
         await llama.dispose();

@@ -5,6 +5,7 @@ import path from "node:path";
 import {spawn} from "node:child_process";
 import {applyAddonPatches, readAddonSeries} from "./addon.js";
 import {hashPatchSeries, applyPatches} from "./patches.js";
+import {buildRpcServer} from "./rpc-server.js";
 import {getCacheDir, llamaCppDir, nodeLlamaCppDir, nodeLlamaCppLlamaDir} from "./paths.js";
 import {assertToolchain, findExecutable, type GpuBackend} from "./toolchain.js";
 import {listNodeLlamaCppBasePatches, readPin} from "./vendor.js";
@@ -22,6 +23,11 @@ export type SparqBuildOptions = {
     gpu?: GpuBackend,
     /** Extra CMake options for llama.cpp, e.g. `{CMAKE_CUDA_ARCHITECTURES: "90"}`. Part of the cache key. */
     cmakeOptions?: Record<string, string>,
+    /**
+     * Compile ggml's RPC backend in (the same as `cmakeOptions: {GGML_RPC: "ON"}`) and build the patched
+     * `rpc-server` too (see src/rpc.ts). A build with GGML_RPC=ON always gets its rpc-server.
+     */
+    rpc?: boolean,
     /** Rebuild even if the cache holds this build. */
     force?: boolean,
     /** Called for every line of the compiler's progress. */
@@ -39,7 +45,9 @@ export type SparqBuild = {
     /** Seconds the compile took when it was made. */
     compileSeconds: number,
     /** True when this call found the build in the cache instead of compiling it. */
-    fromCache: boolean
+    fromCache: boolean,
+    /** The patched rpc-server binary, for builds with GGML_RPC=ON. */
+    rpcServer?: string
 };
 
 const buildInfoFile = "build.json";
@@ -134,8 +142,15 @@ async function runNodeLlamaCppBuild(gpu: GpuBackend, cmakeOptions: Record<string
  * same pin, series and options in milliseconds.
  */
 export async function buildSparqLlama(options: SparqBuildOptions = {}): Promise<SparqBuild> {
+    const build = await buildAddon(options);
+    if (build.cmakeOptions.GGML_RPC === "ON")
+        return {...build, rpcServer: await buildRpcServer("sparq")};
+    return build;
+}
+
+async function buildAddon(options: SparqBuildOptions): Promise<SparqBuild> {
     const gpu = options.gpu ?? false;
-    const cmakeOptions = normalizeCmakeOptions(options.cmakeOptions);
+    const cmakeOptions = normalizeCmakeOptions(options.rpc ? {...options.cmakeOptions, GGML_RPC: "ON"} : options.cmakeOptions);
     if (!options.force) {
         const cached = await findCachedBuild({gpu, cmakeOptions});
         if (cached != null)

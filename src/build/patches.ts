@@ -118,7 +118,7 @@ export async function applyPatches({force = false, tree = llamaCppDir, patches: 
 
 /**
  * Writes the commits on top of the base in vendor/llama.cpp as the patch series in patches/
- * (replacing its NNNN-*.patch files), in a byte-stable format: zero commit ids, full blob ids,
+ * (replacing its NNNN-*.patch files), in a byte-stable format: zero commit ids, full blob ids, unnumbered subjects,
  * no version signature.
  */
 export async function exportPatches({tree = llamaCppDir, patches: outDir = patchesDir}: SeriesLocation = {}): Promise<string[]> {
@@ -127,8 +127,8 @@ export async function exportPatches({tree = llamaCppDir, patches: outDir = patch
     for (const old of await listPatches(outDir))
         await fs.rm(old);
     await git(tree, [
-        "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "format.numbered=auto",
-        "format-patch", "-q", "--zero-commit", "--full-index", "--no-signature", "--no-renames",
+        "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
+        "format-patch", "-q", "--no-numbered", "--zero-commit", "--full-index", "--no-signature", "--no-renames",
         "-o", outDir, `${baseTag}..HEAD`
     ]);
     await recordApplied(tree, await hashPatchSeries(outDir));

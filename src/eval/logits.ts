@@ -1,4 +1,16 @@
-import type {LlamaContext, Token} from "node-llama-cpp";
+import type {LlamaContext, LlamaContextSequence, Token} from "node-llama-cpp";
+
+/**
+ * Disposes a sequence and waits until its context can hand it out again: node-llama-cpp reclaims the
+ * sequence id asynchronously, so a getSequence() right after dispose() finds none left.
+ */
+export async function releaseSequence(context: LlamaContext, sequence: LlamaContextSequence): Promise<void> {
+    const before = context.sequencesLeft;
+    sequence.dispose();
+    const deadline = performance.now() + 5000;
+    while (!context.disposed && context.sequencesLeft <= before && performance.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 1));
+}
 
 /**
  * Teacher-forced decoding: evaluates `tokens[0..prefill)` in one batch (dense prefill), then feeds
@@ -31,7 +43,60 @@ export async function decodeLogits(context: LlamaContext, tokens: readonly Token
         }
         return steps;
     } finally {
-        sequence.dispose();
+        await releaseSequence(context, sequence);
+    }
+}
+
+/** Per-position result of {@link decodeLogProbs}. */
+export type TokenScores = {
+    /** log p(tokens[prefill + i] | tokens[..prefill + i]) in nats, for every token after the prefill. */
+    logProbs: Float64Array,
+    /** The most likely token at each of those positions (what greedy decoding would pick). */
+    argmax: Int32Array
+};
+
+/**
+ * Like {@link decodeLogits} (dense prefill of `tokens[0..prefill)`, then one decode step per token),
+ * but returns only what scoring needs: the log-probability of each following token and the argmax.
+ * The first position is predicted by the prefill's last row, every other by a decode step. Asks
+ * llama.cpp for the top logit, the target's logit and sum(exp(logit - max)) instead of the whole
+ * vocabulary, which makes a step of a large-vocabulary model markedly cheaper.
+ * `onStep(i)` runs after position i is scored.
+ */
+export async function decodeLogProbs(context: LlamaContext, tokens: readonly Token[], prefill: number,
+    onStep?: (index: number) => void): Promise<TokenScores> {
+    if (prefill < 1 || prefill >= tokens.length)
+        throw new Error(`prefill = ${prefill} must be in [1, ${tokens.length - 1}]`);
+    const sequence = context.getSequence();
+    const count = tokens.length - prefill;
+    const logProbs = new Float64Array(count);
+    const argmax = new Int32Array(count);
+    const request = (target: Token) => ({
+        generateNext: {token: true, totalLogitWeight: true, logits: {filter: {tokens: [target], includeTop: 1}}, options: {temperature: 0}}
+    } as const);
+    const record = (index: number, next: {token?: Token | null, logits?: Map<Token, number>, totalLogitWeight?: number} | undefined) => {
+        const target = tokens[prefill + index]!;
+        const targetLogit = next?.logits?.get(target);
+        if (next?.logits == null || targetLogit == null || next.totalLogitWeight == null || next.token == null)
+            throw new Error("llama.cpp returned no logits for a scored position");
+        const maxLogit = Math.max(...next.logits.values());
+        logProbs[index] = targetLogit - maxLogit - Math.log(next.totalLogitWeight);
+        argmax[index] = next.token;
+        onStep?.(index);
+    };
+    try {
+        const first = await sequence.controlledEvaluate([
+            ...tokens.slice(0, prefill - 1),
+            [tokens[prefill - 1]!, request(tokens[prefill]!)]
+        ]);
+        record(0, first.at(-1)?.next);
+        for (let i = 1; i < count; i++) {
+            const [step] = await sequence.controlledEvaluate([[tokens[prefill + i - 1]!, request(tokens[prefill + i]!)]]);
+            record(i, step?.next);
+        }
+        return {logProbs, argmax};
+    } finally {
+        await releaseSequence(context, sequence);
     }
 }
 

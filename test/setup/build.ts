@@ -1,6 +1,7 @@
 import type {TestProject} from "vitest/node";
 import {buildSparqLlama} from "../../src/build/compile.js";
 import {buildNativeTools} from "../../src/build/native.js";
+import {buildRpcServer} from "../../src/build/rpc-server.js";
 import {applyPatches} from "../../src/build/patches.js";
 import {createBuildProgressPrinter} from "../../src/cli/progress.js";
 
@@ -12,8 +13,9 @@ declare module "vitest" {
 }
 
 /**
- * Before any test file: the patched tree (tests read it, e.g. its vocab files), the addon build every
- * test loads, and the native op tools for this CPU and for arm64 (run under qemu). All cached.
+ * Before any test file: the patched tree (tests read it, e.g. its vocab files), the addon builds the
+ * tests load (plain, and with the RPC backend), the patched and stock rpc-servers, and the native op
+ * tools for this CPU and for arm64 (run under qemu). All cached: seconds once built.
  */
 export default async function setup(project: TestProject): Promise<void> {
     const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
@@ -25,6 +27,9 @@ export default async function setup(project: TestProject): Promise<void> {
     await step("vendor/llama.cpp patched", () => applyPatches());
     const build = await step("addon build", () => buildSparqLlama({gpu: false, onProgress: createBuildProgressPrinter(process.stdout)}));
     console.log(`  ${build.key}, ${build.fromCache ? "from cache" : "compiled"}`);
+    await step("addon build with the RPC backend", () => buildSparqLlama({gpu: false, rpc: true, onProgress: createBuildProgressPrinter(process.stdout)}));
+    await step("rpc-server (patched)", () => buildRpcServer("sparq"));
+    await step("rpc-server (stock, for the refusal test)", () => buildRpcServer("stock"));
     const host = await step("native op tools (host)", () => buildNativeTools("host"));
     const aarch64 = await step("native op tools (aarch64)", () => buildNativeTools("aarch64"));
     project.provide("nativeTools", {host, aarch64});

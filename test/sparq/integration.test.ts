@@ -86,6 +86,28 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
         }
     });
 
+    it("applies new settings at the next step of a running sequence (no stale graph is reused)", async () => {
+        const context = await createSparqContext(model, {contextSize: 512, threads: 2});
+        try {
+            const sequence = context.getSequence();
+            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 64));
+            const steps = async (from: number) => {
+                for (const token of tokens.slice(from, from + 8))
+                    await sequence.evaluateWithoutGeneratingNewTokens([token]);
+                return getSparq(context).layers.map((layer) => layer.opCount);
+            };
+            expect(await steps(64)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+            setSparq(context, {ratio: 4, kMin: 16});
+            expect(await steps(72)).toEqual([8, 8, 8, 8, 8, 8, 8, 8]);
+            setSparq(context, {ratio: 4, kMin: 16, layers: "4-"});
+            expect(await steps(80)).toEqual([8, 8, 8, 8, 16, 16, 16, 16]);
+            setSparq(context, false);
+            expect(await steps(88)).toEqual([8, 8, 8, 8, 16, 16, 16, 16]);
+        } finally {
+            await context.dispose();
+        }
+    });
+
     it("keeps mean(V) exact when tokens are removed from a sequence", async () => {
         // k small against S so that the mean-value term carries real weight
         const context = await createSparqContext(model, {contextSize: 1024, sparq: {ratio: 8, kMin: 8}, threads: 2});
