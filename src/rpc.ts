@@ -6,6 +6,7 @@ import {spawn, type ChildProcess} from "node:child_process";
 import type {Llama, LlamaModel, LlamaModelOptions} from "node-llama-cpp";
 import {buildRpcServer, findRpcServer, type RpcServerVariant} from "./build/rpc-server.js";
 import {getSparqLlama, type SparqLlamaOptions} from "./load.js";
+import {defaultCmakeOptions} from "./build/compile.js";
 
 export {buildRpcServer, findRpcServer, type RpcServerVariant};
 
@@ -27,7 +28,7 @@ export async function getRpcServerPath({variant = "sparq", build = "auto"}: {var
 
 /** `getSparqLlama()` for a build with the RPC backend compiled in (GGML_RPC=ON), the rpc-server included. */
 export async function getSparqRpcLlama(options: SparqLlamaOptions = {}): Promise<Llama> {
-    const llama = await getSparqLlama({...options, cmakeOptions: {...options.cmakeOptions, GGML_RPC: "ON"}});
+    const llama = await getSparqLlama({...options, cmakeOptions: {...(options.cmakeOptions ?? defaultCmakeOptions()), GGML_RPC: "ON"}});
     await getRpcServerPath({build: options.build === "never" ? "never" : "auto"});
     return llama;
 }

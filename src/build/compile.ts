@@ -60,7 +60,22 @@ async function cpuFingerprint(): Promise<string> {
     return `${os.cpus()[0]?.model ?? "unknown"}|${flags}`;
 }
 
-function normalizeCmakeOptions(options: Record<string, string> = {}): Record<string, string> {
+/**
+ * CMake options that apply when none are given: SPARQ_CMAKE_OPTIONS="NAME=VALUE;NAME=VALUE" (e.g.
+ * CMAKE_CUDA_ARCHITECTURES=90), so that `sparq build` and every later load agree on one build.
+ */
+export function defaultCmakeOptions(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+    const options: Record<string, string> = {};
+    for (const entry of (env.SPARQ_CMAKE_OPTIONS ?? "").split(";").map((part) => part.trim()).filter(Boolean)) {
+        const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(entry);
+        if (match == null)
+            throw new Error(`SPARQ_CMAKE_OPTIONS: "${entry}" is not NAME=VALUE`);
+        options[match[1]!] = match[2]!;
+    }
+    return options;
+}
+
+function normalizeCmakeOptions(options: Record<string, string> = defaultCmakeOptions()): Record<string, string> {
     return Object.fromEntries(Object.entries(options).sort(([a], [b]) => a.localeCompare(b)));
 }
 
@@ -150,7 +165,7 @@ export async function buildSparqLlama(options: SparqBuildOptions = {}): Promise<
 
 async function buildAddon(options: SparqBuildOptions): Promise<SparqBuild> {
     const gpu = options.gpu ?? false;
-    const cmakeOptions = normalizeCmakeOptions(options.rpc ? {...options.cmakeOptions, GGML_RPC: "ON"} : options.cmakeOptions);
+    const cmakeOptions = normalizeCmakeOptions(options.rpc ? {...(options.cmakeOptions ?? defaultCmakeOptions()), GGML_RPC: "ON"} : options.cmakeOptions);
     if (!options.force) {
         const cached = await findCachedBuild({gpu, cmakeOptions});
         if (cached != null)
@@ -158,7 +173,9 @@ async function buildAddon(options: SparqBuildOptions): Promise<SparqBuild> {
     }
 
     await assertToolchain(gpu);
-    await applyPatches();
+    // a tree shipped already patched, without its git history (the GPU machine's copy), is built as it is
+    if (process.env.SPARQ_VENDOR_PREPATCHED !== "1")
+        await applyPatches();
     await applyAddonPatches();
     await linkPatchedTree();
     const started = performance.now();

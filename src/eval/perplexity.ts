@@ -63,6 +63,8 @@ export type PerplexityResult = {
     contextSize: number,
     prefill: number,
     stride: number,
+    /** Text tokens per window (the window less BOS). */
+    textTokensPerWindow: number,
     windowsRequested: number,
     windowsRun: number,
     /** Why fewer windows ran than requested, if they did. */
@@ -148,7 +150,7 @@ export async function runPerplexity(model: LlamaModel, settings: readonly EvalSe
                 s.seconds += seconds;
                 const windowNll = -scores.logProbs.reduce((a, b) => a + b, 0) / scores.logProbs.length;
                 s.windows.push({start, nll: windowNll, ppl: Math.exp(windowNll), seconds, top1Agreement: null});
-                log(`window ${windowsRun + 1}/${windowStarts.length} (tokens ${start}..${start + textPerWindow}) ${s.setting.label}: ` +
+                log(`window ${windowsRun + 1}/${windowStarts.length} (text tokens ${start}..${start + textPerWindow - 1}) ${s.setting.label}: ` +
                     `PPL ${Math.exp(windowNll).toFixed(3)}, ${seconds.toFixed(1)} s`);
             }
             windowsRun++;
@@ -194,7 +196,7 @@ export async function runPerplexity(model: LlamaModel, settings: readonly EvalSe
             };
         });
         return {
-            contextSize: n, prefill, stride, windowsRequested: windows, windowsRun, stoppedBecause,
+            contextSize: n, prefill, stride, textTokensPerWindow: textPerWindow, windowsRequested: windows, windowsRun, stoppedBecause,
             textTokensAvailable: textTokens.length, charactersReplaced: replaced, settings: results
         };
     } finally {
@@ -239,9 +241,9 @@ export function perplexityWindowTable(result: PerplexityResult): EvalTable {
     const dense = result.settings.find((s) => s.label === "dense");
     return {
         title: "Per window (PPL, and change against dense on the same tokens)",
-        headers: ["window (tokens)", ...result.settings.map((s) => s.label)],
+        headers: ["window (text tokens)", ...result.settings.map((s) => s.label)],
         rows: (result.settings[0]?.windows ?? []).map((w, i) => [
-            `${w.start}..${w.start + result.contextSize - 1}`,
+            `${w.start}..${w.start + result.textTokensPerWindow - 1}`,
             ...result.settings.map((s) => {
                 const ppl = s.windows[i]!.ppl;
                 return dense == null || s === dense ? fixed(2)(ppl) : `${fixed(2)(ppl)} (${signedPercent(deltaPercent(ppl, dense.windows[i]!.ppl))})`;

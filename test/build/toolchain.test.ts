@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {assertToolchain, findExecutable, ToolchainError} from "../../src/build/toolchain.js";
-import {getBuildKey} from "../../src/build/compile.js";
+import {defaultCmakeOptions, getBuildKey} from "../../src/build/compile.js";
 import {makeTempDir} from "../helpers.js";
 
 describe("toolchain checks", () => {
@@ -44,5 +44,20 @@ describe("build cache key", () => {
         expect(await getBuildKey({gpu: false, cmakeOptions: {A: "1", B: "2"}}))
             .toBe(await getBuildKey({gpu: false, cmakeOptions: {B: "2", A: "1"}}));
         expect(await getBuildKey({gpu: false, cmakeOptions: {A: "1"}})).not.toBe(cpu);
+    });
+
+    it("takes default CMake options from SPARQ_CMAKE_OPTIONS, so builds and loads agree", async () => {
+        expect(defaultCmakeOptions({SPARQ_CMAKE_OPTIONS: "CMAKE_CUDA_ARCHITECTURES=90; GGML_CUDA_F16=ON"}))
+            .toEqual({CMAKE_CUDA_ARCHITECTURES: "90", GGML_CUDA_F16: "ON"});
+        expect(defaultCmakeOptions({})).toEqual({});
+        expect(() => defaultCmakeOptions({SPARQ_CMAKE_OPTIONS: "CUDA"})).toThrow(/SPARQ_CMAKE_OPTIONS: "CUDA" is not NAME=VALUE/);
+        const plain = await getBuildKey({gpu: false});
+        process.env.SPARQ_CMAKE_OPTIONS = "GGML_CUDA_F16=ON";
+        try {
+            expect(await getBuildKey({gpu: false})).toBe(await getBuildKey({gpu: false, cmakeOptions: {GGML_CUDA_F16: "ON"}}));
+            expect(await getBuildKey({gpu: false})).not.toBe(plain);
+        } finally {
+            delete process.env.SPARQ_CMAKE_OPTIONS;
+        }
     });
 });

@@ -73,6 +73,15 @@ describe("sparq eval, end to end on the real TinyStories model", () => {
         expect(markdown).toContain(`| ratio:4 `);
         expect(report.plot.points.map((p) => [p.label, p.series])).toEqual([["dense", "SparQ, mean realloc on"], ["ratio:4", "SparQ, mean realloc on"]]);
 
+        // --layers 2-: layers 0 and 1 of 5 stay dense, so each step moves (3 sparse + 2) / 5
+        await runCli(["perplexity", "-m", stories260K, "--text", wikitext, "--ctx", "128", "--prefill", "32", "--windows", "2",
+            "--settings", "dense,ratio:4", "--layers", "2-", "--out", temp.dir, "--name", "perplexity-layers"]);
+        const layered = (await readReport<PerplexityResult>(path.join(temp.dir, "perplexity-layers.json"))).results.settings[1]!;
+        expect(layered.sparq).toEqual({ratio: 4, meanRealloc: true, layers: "2-"});
+        expect(layered.sparqOpSteps).toBe(2 * 95);
+        expect(layered.transferFraction).toBeCloseTo((3 * expected + 2) / 5, 9);
+        expect(layered.windows[0]!.ppl).not.toBe(sparq!.windows[0]!.ppl);
+
         // the first window's dense PPL, recomputed from full logits
         const llama = await getSparqLlama({build: "never"});
         try {

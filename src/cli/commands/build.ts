@@ -11,7 +11,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     describe: "Compile node-llama-cpp's addon against the patched llama.cpp (cached: a second run with nothing changed takes seconds)",
     builder: (yargs) => yargs
         .option("gpu", {type: "string", default: "cpu", describe: "Backend to compile in: cpu or cuda"})
-        .option("cmake", {type: "string", array: true, default: [], describe: "Extra CMake option NAME=VALUE (repeatable)"})
+        .option("cmake", {type: "string", array: true, default: [], describe: "Extra CMake option NAME=VALUE (repeatable; default: SPARQ_CMAKE_OPTIONS=\"NAME=VALUE;...\")"})
         .option("rpc", {type: "boolean", default: false, describe: "Compile ggml's RPC backend in (GGML_RPC=ON) and build the patched rpc-server"})
         .option("force", {type: "boolean", default: false, describe: "Compile even if the cache holds this build"})
         .example("$0 build", "CPU build")
@@ -21,7 +21,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
         const started = performance.now();
         const build = await buildSparqLlama({
             gpu: parseGpuBackend(args.gpu),
-            cmakeOptions: parseCmakeOptions(args.cmake),
+            cmakeOptions: args.cmake.length > 0 ? parseCmakeOptions(args.cmake) : undefined,
             rpc: args.rpc,
             force: args.force,
             onProgress: createBuildProgressPrinter()
