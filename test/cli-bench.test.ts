@@ -7,17 +7,7 @@ import {createCli} from "../src/cli/index.js";
 import {generate} from "../src/generate.js";
 import {getSparqLlama} from "../src/load.js";
 import {synthesizeModel} from "../src/models/synthesize.js";
-import {makeTempDir} from "./helpers.js";
-
-/** Runs the CLI in-process and returns the error it fails with. */
-async function failure(argv: string[]): Promise<Error> {
-    try {
-        await createCli(argv).exitProcess(false).parseAsync();
-    } catch (err) {
-        return err as Error;
-    }
-    return new Error("the command succeeded");
-}
+import {cliFailure as failure, makeTempDir} from "./helpers.js";
 
 /** Runs the CLI in-process, capturing what it writes to stdout and stderr. */
 async function run(argv: string[]): Promise<{stdout: string, stderr: string}> {

@@ -1,18 +1,8 @@
 import {describe, expect, it} from "vitest";
 import {parseGpuBackend} from "../src/build/toolchain.js";
 import {parseCmakeOptions} from "../src/cli/options.js";
-import {createCli} from "../src/cli/index.js";
+import {cliFailure as failure} from "./helpers.js";
 import {chooseModel, defaultModelUri, isModelUri} from "../src/models/resolve.js";
-
-/** Runs the CLI in-process and returns the error it fails with. */
-async function failure(argv: string[]): Promise<Error> {
-    try {
-        await createCli(argv).exitProcess(false).parseAsync();
-    } catch (err) {
-        return err as Error;
-    }
-    return new Error("the command succeeded");
-}
 
 describe("sparq CLI validation", () => {
     it("rejects an unknown --gpu value, naming the accepted ones", async () => {

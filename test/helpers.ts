@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import {createCli} from "../src/cli/index.js";
 
 /** ../shared beside the checkout: the real models and data provided with the project. */
 export const sharedDir = path.resolve(import.meta.dirname, "..", "..", "shared");
@@ -15,3 +16,13 @@ export async function makeTempDir(prefix: string): Promise<{dir: string, cleanup
 /** The d = 128, GQA 3:1, 2k-context real model: the one for fidelity checks. */
 export const gutenberg = path.join(sharedDir, "models", "gutenberg-llama-57m-d128-q8_0.gguf");
 export const wikitext = path.join(sharedDir, "data", "wikitext-2-raw-test.txt");
+
+/** Runs the `sparq` CLI in-process and returns the error it fails with. */
+export async function cliFailure(argv: string[]): Promise<Error> {
+    try {
+        await createCli(argv).exitProcess(false).parseAsync();
+    } catch (err) {
+        return err as Error;
+    }
+    return new Error("the command succeeded");
+}

@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import {spawn} from "node:child_process";
+import {runCommand} from "./exec.js";
 import {applyPatches, hashPatchSeries} from "./patches.js";
 import {getCacheDir, llamaCppDir, packageRoot} from "./paths.js";
 import {findExecutable, ToolchainError} from "./toolchain.js";
@@ -26,19 +26,6 @@ const targetOptions: Record<NativeTarget, string[]> = {
     ]
 };
 
-async function run(command: string, args: string[], cwd: string): Promise<string> {
-    const child = spawn(command, args, {cwd, stdio: ["ignore", "pipe", "pipe"]});
-    let output = "";
-    child.stdout.on("data", (chunk) => { output += chunk; });
-    child.stderr.on("data", (chunk) => { output += chunk; });
-    const code = await new Promise<number | null>((resolve, reject) => {
-        child.on("error", reject);
-        child.on("close", resolve);
-    });
-    if (code !== 0)
-        throw new Error(`${command} ${args.join(" ")} failed (exit code ${code}):\n${output.split("\n").slice(-40).join("\n")}`);
-    return output;
-}
 
 /** Builds the native test and benchmark for `target` from the patched tree (cached by pin, series and target); returns the binaries' folder. */
 export async function buildNativeTools(target: NativeTarget = "host"): Promise<string> {
@@ -54,8 +41,8 @@ export async function buildNativeTools(target: NativeTarget = "host"): Promise<s
         throw new ToolchainError("aarch64-linux-gnu-g++ was not found: install g++-aarch64-linux-gnu to cross-build the NEON kernels");
     await applyPatches();
     const ccache = await findExecutable("ccache") != null ? ["-DGGML_CCACHE=ON"] : ["-DGGML_CCACHE=OFF"];
-    await run("cmake", ["-S", llamaCppDir, "-B", buildDir, ...commonOptions, ...targetOptions[target], ...ccache], packageRoot);
-    await run("cmake", ["--build", buildDir, "--target", ...nativeTools, "-j", "2"], packageRoot);
+    await runCommand("cmake", ["-S", llamaCppDir, "-B", buildDir, ...commonOptions, ...targetOptions[target], ...ccache], packageRoot);
+    await runCommand("cmake", ["--build", buildDir, "--target", ...nativeTools, "-j", "2"], packageRoot);
     return binDir;
 }
 
@@ -63,6 +50,6 @@ export async function buildNativeTools(target: NativeTarget = "host"): Promise<s
 export async function runNativeTool(binDir: string, tool: NativeTool, args: string[], target: NativeTarget = "host"): Promise<string> {
     const binary = path.join(binDir, tool);
     if (target === "aarch64")
-        return run("qemu-aarch64", ["-L", "/usr/aarch64-linux-gnu", binary, ...args], binDir);
-    return run(binary, args, binDir);
+        return runCommand("qemu-aarch64", ["-L", "/usr/aarch64-linux-gnu", binary, ...args], binDir);
+    return runCommand(binary, args, binDir);
 }

@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import {spawn} from "node:child_process";
+import {runCommand} from "./exec.js";
 import {git} from "./git.js";
 import {applyPatches, hashPatchSeries} from "./patches.js";
 import {getCacheDir, llamaCppDir, packageRoot} from "./paths.js";
@@ -25,18 +25,6 @@ const cmakeOptions = [
     "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_HTTPLIB=OFF"
 ];
 
-async function run(command: string, args: string[], cwd: string): Promise<void> {
-    const child = spawn(command, args, {cwd, stdio: ["ignore", "pipe", "pipe"]});
-    let output = "";
-    child.stdout.on("data", (chunk) => { output += chunk; });
-    child.stderr.on("data", (chunk) => { output += chunk; });
-    const code = await new Promise<number | null>((resolve, reject) => {
-        child.on("error", reject);
-        child.on("close", resolve);
-    });
-    if (code !== 0)
-        throw new Error(`${command} ${args.join(" ")} failed (exit code ${code}):\n${output.split("\n").slice(-40).join("\n")}`);
-}
 
 /** Cache key of a variant: the pin and node-llama-cpp's fixes, plus our series for "sparq". */
 async function rpcServerKey(variant: RpcServerVariant): Promise<string> {
@@ -80,7 +68,7 @@ export async function buildRpcServer(variant: RpcServerVariant = "sparq"): Promi
             await fs.rm(staging, {recursive: true, force: true});
             await fs.mkdir(staging, {recursive: true});
             await git(llamaCppDir, ["archive", "--format=tar", "-o", path.join(staging, "tree.tar"), baseTag]);
-            await run("tar", ["-xf", "tree.tar"], staging);
+            await runCommand("tar", ["-xf", "tree.tar"], staging);
             await fs.rm(path.join(staging, "tree.tar"));
             await fs.rm(source, {recursive: true, force: true});
             await fs.rename(staging, source);
@@ -88,8 +76,8 @@ export async function buildRpcServer(variant: RpcServerVariant = "sparq"): Promi
     }
     const buildDir = path.join(dir, "build");
     const ccache = await findExecutable("ccache") != null ? ["-DGGML_CCACHE=ON"] : ["-DGGML_CCACHE=OFF"];
-    await run("cmake", ["-S", source, "-B", buildDir, ...cmakeOptions, ...ccache], packageRoot);
-    await run("cmake", ["--build", buildDir, "--target", binaryName, "-j", "2"], packageRoot);
+    await runCommand("cmake", ["-S", source, "-B", buildDir, ...cmakeOptions, ...ccache], packageRoot);
+    await runCommand("cmake", ["--build", buildDir, "--target", binaryName, "-j", "2"], packageRoot);
     const binary = await findRpcServer(variant);
     if (binary == null)
         throw new Error(`the rpc-server build finished but ${path.join(buildDir, "bin", binaryName)} is missing`);
