@@ -2,7 +2,10 @@
 import {hideBin} from "yargs/helpers";
 import {createCli} from "./index.js";
 
-createCli(hideBin(process.argv)).parseAsync().catch((err: Error) => {
-    console.error(`sparq: ${err.message}`);
+// yargs reports flag errors by throwing from inside parseAsync(), before its promise exists
+try {
+    await createCli(hideBin(process.argv)).parseAsync();
+} catch (err) {
+    console.error(`sparq: ${(err as Error).message}`);
     process.exitCode = 1;
-});
+}

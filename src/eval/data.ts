@@ -50,7 +50,8 @@ export function restrictToVocabulary(model: LlamaModel, text: string): {text: st
             known.add(ch);
     let replaced = 0;
     const out = Array.from(text, (ch) => {
-        if (known.has(ch))
+        // a space stays (SentencePiece pieces hold it as "▁", which detokenises away on its own)
+        if (known.has(ch) || ch === " ")
             return ch;
         replaced++;
         return " ";

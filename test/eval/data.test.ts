@@ -4,7 +4,7 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import type {Llama, LlamaModel} from "node-llama-cpp";
 import {getSparqLlama} from "../../src/load.js";
 import {readSquad, restrictToVocabulary, seededRandom, tokenizePrefix} from "../../src/eval/data.js";
-import {makeTempDir, sharedDir} from "../helpers.js";
+import {makeTempDir, sharedDir, stories260K} from "../helpers.js";
 
 const tinyStories656K = path.join(sharedDir, "models", "tinystories-656K-f32.gguf");
 
@@ -31,6 +31,17 @@ describe("eval inputs", () => {
         // tokenising it does not abort the process
         expect(model.tokenize(text).length).toBeGreaterThan(5);
         expect(tokenizePrefix(model, text.repeat(50), 20)).toHaveLength(20);
+    });
+
+    it("leaves text alone that a byte-fallback vocabulary covers (stories260K)", async () => {
+        const stories = await llama.loadModel({modelPath: stories260K});
+        try {
+            const text = "Once upon a time, Lily (3) said: \"=#@!\"\n";
+            expect(restrictToVocabulary(stories, text)).toEqual({text, replaced: 0});
+            expect(restrictToVocabulary(stories, "a\u{1F600}b").replaced).toBeLessThanOrEqual(1);
+        } finally {
+            await stories.dispose();
+        }
     });
 
     it("reads SQuAD v1.1 files and names what is wrong with others", async () => {
