@@ -17,6 +17,7 @@ import path from "node:path";
 import {readGgufFileInfo, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token} from "node-llama-cpp";
 import {readPin} from "../build/vendor.js";
 import {getSparqVersion} from "../load.js";
+import {readAttentionShape} from "../models/shape.js";
 import {createSparqContext, getSparq, setSparq} from "../sparq/context.js";
 import {resolveSparqSettings, SparqSettingsError} from "../sparq/settings.js";
 import {idealSpeedup, kvViewLength, meanGenerationAttentionBytes, weightBytesPerToken, type AttentionShape, type LayerSelection} from "./bytes.js";
@@ -29,19 +30,10 @@ export type BenchModelInfo = BenchResult["model"] & {kvBytesPerElement: number};
 /** Reads the shape, training context and weight bytes of a GGUF model from its header. */
 export async function readBenchModelInfo(modelPath: string): Promise<BenchModelInfo> {
     const info = await readGgufFileInfo(modelPath, {readTensorInfo: true, logWarnings: false});
-    const metadata = info.architectureMetadata as {
-        block_count?: number, embedding_length?: number, context_length?: number,
-        attention?: {head_count?: number, head_count_kv?: number, key_length?: number}
-    };
+    const {layerCount, headCount, kvHeadCount, headDim, trainContextSize} = readAttentionShape(info.architectureMetadata, modelPath);
+    if (trainContextSize == null)
+        throw new Error(`${modelPath}: the GGUF metadata lacks the training context`);
     const {size: fileSize} = await fs.stat(modelPath);
-    const layerCount = metadata.block_count;
-    const headCount = metadata.attention?.head_count;
-    const kvHeadCount = metadata.attention?.head_count_kv ?? headCount;
-    const headDim = metadata.attention?.key_length ??
-        (metadata.embedding_length != null && headCount ? metadata.embedding_length / headCount : undefined);
-    const trainContextSize = metadata.context_length;
-    if (layerCount == null || headCount == null || kvHeadCount == null || headDim == null || trainContextSize == null)
-        throw new Error(`${modelPath}: the GGUF metadata lacks the layer count, head counts, head size or training context`);
     const tensors = (info.tensorInfo ?? []).map((tensor) => ({name: tensor.name, fileOffset: tensor.fileOffset}));
     return {
         path: modelPath,

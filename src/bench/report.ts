@@ -6,6 +6,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type {SparqSettings} from "../sparq/settings.js";
+import type {SparqLayerInfo} from "../sparq/context.js";
 
 export const benchSchemaVersion = 1;
 
@@ -17,16 +18,8 @@ export type BenchStats = {
     perRound: number[]
 };
 
-/** One layer of a SparQ mode: r, k, l at the mean KV view length, and the op count over the timed steps. */
-export type BenchSparqLayer = {
-    layer: number,
-    enabled: boolean,
-    r?: number,
-    k?: number,
-    l?: number,
-    /** Decode steps of the timed runs (all rounds) in which this layer ran the SparQ op. */
-    opCount: number
-};
+/** One layer of a SparQ mode: r, k, l at the mean KV view length; opCount counts the timed steps (all rounds). */
+export type BenchSparqLayer = SparqLayerInfo;
 
 /** One (context depth, mode) measurement. */
 export type BenchRow = {

@@ -1,5 +1,6 @@
 import type {LlamaContext, LlamaContextOptions, LlamaModel} from "node-llama-cpp";
 import {getSparqVersion} from "../load.js";
+import {readAttentionShape} from "../models/shape.js";
 import {resolveLayerConfig, resolveSparqSettings, type NativeSparqParams, type SparqSettings} from "./settings.js";
 
 /** The native controls our addon patch adds to node-llama-cpp's context. */
@@ -41,13 +42,7 @@ function addonOf(context: LlamaContext): SparqAddonContext {
 
 /** The attention shape of a model as llama.cpp loaded it. */
 export function getModelAttentionShape(model: LlamaModel): {layerCount: number, headDim: number} {
-    const metadata = model.fileInfo.architectureMetadata as {block_count?: number, embedding_length?: number,
-        attention?: {head_count?: number, key_length?: number}};
-    const layerCount = metadata.block_count;
-    const headDim = metadata.attention?.key_length ??
-        (metadata.embedding_length != null && metadata.attention?.head_count ? metadata.embedding_length / metadata.attention.head_count : undefined);
-    if (layerCount == null || headDim == null)
-        throw new Error(`cannot tell the layer count and head size of ${model.filename ?? "this model"} from its metadata`);
+    const {layerCount, headDim} = readAttentionShape(model.fileInfo.architectureMetadata, model.filename ?? "this model");
     return {layerCount, headDim};
 }
 
