@@ -1,7 +1,10 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import {afterAll, beforeAll} from "vitest";
+import type {Llama, LlamaModel} from "node-llama-cpp";
 import {createCli} from "../src/cli/index.js";
+import {getSparqLlama} from "../src/load.js";
 
 /** ../shared beside the checkout: the real models and data provided with the project. */
 export const sharedDir = path.resolve(import.meta.dirname, "..", "..", "shared");
@@ -25,4 +28,22 @@ export async function cliFailure(argv: string[]): Promise<Error> {
         return err as Error;
     }
     return new Error("the command succeeded");
+}
+
+/** Loads `modelPath` through our (cached) build for the enclosing describe block, and frees both after it. */
+export function useSparqModel(modelPath: string): {readonly llama: Llama, readonly model: LlamaModel} {
+    let llama: Llama | undefined;
+    let model: LlamaModel | undefined;
+    beforeAll(async () => {
+        llama = await getSparqLlama({build: "never"});
+        model = await llama.loadModel({modelPath});
+    });
+    afterAll(async () => {
+        await model?.dispose();
+        await llama?.dispose();
+    });
+    return {
+        get llama() { return llama!; },
+        get model() { return model!; }
+    };
 }

@@ -1,30 +1,19 @@
-import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import type {Llama, LlamaModel} from "node-llama-cpp";
-import {getSparqLlama} from "../../src/load.js";
+import {describe, expect, it} from "vitest";
 import {buildNeedlePrompt, grassFiller, needleQuestion, needleSentence} from "../../src/eval/needle.js";
-import {stories260K} from "../helpers.js";
+import {stories260K, useSparqModel} from "../helpers.js";
 
 describe("pass-key prompts", () => {
-    let llama: Llama;
-    let model: LlamaModel;
-    beforeAll(async () => {
-        llama = await getSparqLlama({build: "never"});
-        model = await llama.loadModel({modelPath: stories260K});
-    });
-    afterAll(async () => {
-        await model?.dispose();
-        await llama?.dispose();
-    });
+    const loaded = useSparqModel(stories260K);
 
     it("fills the context up to its size, the needle at the asked depth", () => {
-        const oneSentence = model.tokenize(grassFiller[0]!).length;
+        const oneSentence = loaded.model.tokenize(grassFiller[0]!).length;
         for (const depth of [0, 0.5, 1]) {
-            const prompt = buildNeedlePrompt(model, {contextSize: 400, depth, key: "48213", answerTokens: 8});
+            const prompt = buildNeedlePrompt(loaded.model, {contextSize: 400, depth, key: "48213", answerTokens: 8});
             const total = prompt.context.length + prompt.question.length + 8;
             expect(total).toBeLessThanOrEqual(400);
             expect(total).toBeGreaterThan(400 - 3 * oneSentence);
-            expect(prompt.question).toEqual(model.tokenize(needleQuestion));
-            const text = model.detokenize(prompt.context);
+            expect(prompt.question).toEqual(loaded.model.tokenize(needleQuestion));
+            const text = loaded.model.detokenize(prompt.context);
             const at = text.indexOf(needleSentence("48213"));
             expect(at).toBeGreaterThanOrEqual(0);
             expect(prompt.needleSentenceIndex).toBe(Math.round(depth * prompt.fillerSentences));
@@ -37,7 +26,7 @@ describe("pass-key prompts", () => {
             if (depth === 0.5)
                 expect(Math.abs(before.length - after.length)).toBeLessThan(0.1 * text.length);
         }
-        expect(() => buildNeedlePrompt(model, {contextSize: 400, depth: 1.5, key: "1", answerTokens: 8})).toThrow(/depth 1.5/);
-        expect(() => buildNeedlePrompt(model, {contextSize: 20, depth: 0, key: "48213", answerTokens: 8})).toThrow(/cannot hold/);
+        expect(() => buildNeedlePrompt(loaded.model, {contextSize: 400, depth: 1.5, key: "1", answerTokens: 8})).toThrow(/depth 1.5/);
+        expect(() => buildNeedlePrompt(loaded.model, {contextSize: 20, depth: 0, key: "48213", answerTokens: 8})).toThrow(/cannot hold/);
     });
 });

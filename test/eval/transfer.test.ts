@@ -1,12 +1,11 @@
-import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import type {Llama, LlamaModel, Token} from "node-llama-cpp";
-import {getSparqLlama} from "../../src/load.js";
+import {describe, expect, it} from "vitest";
+import type {Token} from "node-llama-cpp";
 import {createSparqContext} from "../../src/sparq/context.js";
 import {resolveSparqSettings} from "../../src/sparq/settings.js";
 import {withBos} from "../../src/eval/data.js";
 import {decodeLogits, maxRelativeDifference} from "../../src/eval/logits.js";
 import {kvViewLength, stepTransferFraction, TransferMeter} from "../../src/eval/transfer.js";
-import {stories260K} from "../helpers.js";
+import {stories260K, useSparqModel} from "../helpers.js";
 
 describe("attention-transfer fraction", () => {
     it("pads the KV length like llama.cpp's cache view", () => {
@@ -43,26 +42,17 @@ describe("attention-transfer fraction", () => {
 });
 
 describe("the transfer model's k is the one the op uses", () => {
-    let llama: Llama;
-    let model: LlamaModel;
-    beforeAll(async () => {
-        llama = await getSparqLlama({build: "never"});
-        model = await llama.loadModel({modelPath: stories260K});
-    });
-    afterAll(async () => {
-        await model?.dispose();
-        await llama?.dispose();
-    });
+    const loaded = useSparqModel(stories260K);
 
     it("ratio:2 at S ~ 100 uses k = 256 / 4 = 64 (padded view), not 100 / 4", async () => {
         // head dim 8: ratio 2 gives r = 4; k = max(32, n_kv / 4) with n_kv = 256 here -> 64, l = 16
         const text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. " +
             "One day, she saw a big red ball under a tree. She ran to the ball and kicked it very hard. The ball flew over the fence. " +
             "Lily was sad because she could not get the ball back. Her mom came and said, \"Don't worry, Lily. We can buy a new ball.\"";
-        const tokens: Token[] = withBos(model, model.tokenize(text)).slice(0, 100);
+        const tokens: Token[] = withBos(loaded.model, loaded.model.tokenize(text)).slice(0, 100);
         expect(tokens.length).toBe(100);
         const run = async (sparq: {ratio: number} | {r: number, k: number}) => {
-            const context = await createSparqContext(model, {contextSize: 512, sparq});
+            const context = await createSparqContext(loaded.model, {contextSize: 512, sparq});
             try {
                 return await decodeLogits(context, tokens, 70);
             } finally {
