@@ -18,6 +18,7 @@ import {readGgufFileInfo, type Llama, type LlamaContext, type LlamaContextSequen
 import {readPin} from "../build/vendor.js";
 import {getSparqVersion} from "../load.js";
 import {readAttentionShape} from "../models/shape.js";
+import {seededRandom} from "../random.js";
 import {createSparqContext, getSparq, setSparq} from "../sparq/context.js";
 import {resolveSparqSettings, SparqSettingsError} from "../sparq/settings.js";
 import {idealSpeedup, kvViewLength, meanGenerationAttentionBytes, weightBytesPerToken, type AttentionShape, type LayerSelection} from "./bytes.js";
@@ -108,17 +109,6 @@ export const batchNotSupported =
     "only --batch 1 is supported yet: SparQ needs a unified KV cache to serve several sequences of one context, " +
     "and node-llama-cpp 3.22.1 creates its contexts with kv_unified = false";
 
-/** mulberry32: a small deterministic PRNG. */
-function createRandom(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
 
 /** `length` tokens drawn uniformly (seeded) from the model's ordinary (non-special, non-EOG) tokens. */
 export function createTokenStream(model: LlamaModel, length: number, seed: number): Token[] {
@@ -128,7 +118,7 @@ export function createTokenStream(model: LlamaModel, length: number, seed: numbe
             ordinary.push(token);
     if (ordinary.length === 0)
         throw new Error("the model's vocabulary has no ordinary tokens");
-    const random = createRandom(seed);
+    const random = seededRandom(seed);
     return Array.from({length}, () => ordinary[Math.floor(random() * ordinary.length)]!);
 }
 

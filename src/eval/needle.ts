@@ -8,7 +8,8 @@
  */
 import type {LlamaModel, Token} from "node-llama-cpp";
 import {createSparqContext, getModelAttentionShape} from "../sparq/context.js";
-import {seededRandom, withBos} from "./data.js";
+import {seededRandom} from "../random.js";
+import {withBos} from "./data.js";
 import {greedyForSettings} from "./generation.js";
 import {passkeyCorrect} from "./metrics.js";
 import {settingsPlotPoints, type EvalPlot, type EvalTable} from "./report.js";

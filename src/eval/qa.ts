@@ -12,7 +12,8 @@
  */
 import type {LlamaModel, Token} from "node-llama-cpp";
 import {createSparqContext, getModelAttentionShape} from "../sparq/context.js";
-import {seededRandom, withBos, type SquadParagraph, type SquadQuestion} from "./data.js";
+import {seededRandom} from "../random.js";
+import {withBos, type SquadParagraph, type SquadQuestion} from "./data.js";
 import {greedyForSettings} from "./generation.js";
 import {exactMatch, f1Score, maxOverGold} from "./metrics.js";
 import {settingsPlotPoints, type EvalPlot, type EvalTable} from "./report.js";

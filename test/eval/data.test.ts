@@ -3,7 +3,8 @@ import path from "node:path";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import type {Llama, LlamaModel} from "node-llama-cpp";
 import {getSparqLlama} from "../../src/load.js";
-import {readSquad, restrictToVocabulary, seededRandom, tokenizePrefix} from "../../src/eval/data.js";
+import {readSquad, restrictToVocabulary, tokenizePrefix} from "../../src/eval/data.js";
+import {seededRandom} from "../../src/random.js";
 import {makeTempDir, sharedDir, stories260K} from "../helpers.js";
 
 const tinyStories656K = path.join(sharedDir, "models", "tinystories-656K-f32.gguf");
