@@ -24,7 +24,7 @@ export type SparqLayerInfo = {
 export type SparqInfo = {
     /** The settings last applied, or null when SparQ is off. */
     settings: SparqSettings | null,
-    /** Bytes SparQ adds to the context (running V sums); 0 when off. */
+    /** Bytes SparQ adds to the context (running V sums, transposed K); 0 when off. */
     memorySize: number,
     /** KV length the per-layer r, k, l were resolved at. */
     kvLength: number,

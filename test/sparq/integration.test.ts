@@ -135,11 +135,47 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
         }
     });
 
+    it("selects the same positions from the transposed K copy, through enabling mid-sequence, removals and shifted positions", async () => {
+        // one sequence of cache edits, run with and without the copy: every step's logits must agree
+        const run = async (storeKTwice: boolean) => {
+            const context = await createSparqContext(model, {contextSize: 1024, threads: 2});
+            try {
+                const sequence = context.getSequence();
+                const out: Float32Array[] = [];
+                const step = async (token: Token) => {
+                    const [result] = await sequence.controlledEvaluate([[token, {generateNext: {logits: true}}]]);
+                    out.push(Float32Array.from([...result!.next.logits!.entries()].sort((a, b) => a[0] - b[0]).map(([, logit]) => logit)));
+                };
+                await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 400));
+                setSparq(context, {ratio: 8, kMin: 8, storeKTwice}); // the copy is built from the filled cache
+                for (const token of tokens.slice(400, 416))
+                    await step(token);
+                await sequence.eraseContextTokenRanges([{start: 408, end: 416}]); // removal at the end
+                for (const token of tokens.slice(416, 424))
+                    await step(token);
+                await sequence.eraseContextTokenRanges([{start: 50, end: 90}]); // removal inside: later keys are shifted
+                for (const token of tokens.slice(424, 440))
+                    await step(token);
+                return {out, memorySize: getSparq(context).memorySize, opCount: getSparq(context).layers[0]!.opCount};
+            } finally {
+                await context.dispose();
+            }
+        };
+        const gathered = await run(false);
+        const transposed = await run(true);
+        expect(transposed.opCount).toBe(40);
+        // the copy costs one K cache over the SparQ layers: 8 layers x 1024 cells x 256 x f16
+        expect(transposed.memorySize - gathered.memorySize).toBe(8 * 1024 * 256 * 2);
+        const rel = transposed.out.map((l, i) => maxRelativeDifference(gathered.out[i]!, l));
+        console.log(`transposed K copy vs gathering from K over 40 steps with edits and shifted positions: max relative logit difference ${Math.max(...rel).toExponential(2)}`);
+        expect(Math.max(...rel)).toBeLessThan(1e-5);
+    });
+
     it("reports its memory overhead, zero when off", async () => {
         const context = await createSparqContext(model, {contextSize: 512, threads: 2});
         try {
             expect(getSparq(context).memorySize).toBe(0);
-            setSparq(context, {ratio: 8});
+            setSparq(context, {ratio: 8, storeKTwice: false});
             // one F32 sum of V per layer and sequence: 8 layers x (2 KV heads x 128)
             expect(getSparq(context).memorySize).toBeGreaterThanOrEqual(8 * 256 * 4);
             expect(getSparq(context).memorySize).toBeLessThan(8 * 256 * 4 + 8 * 4096);
@@ -170,6 +206,8 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
         }
         await expect(createSparqContext(model, {contextSize: 512, flashAttention: false, sparq: {ratio: 8}}))
             .rejects.toThrow(/SparQ needs flash attention on/);
+        await expect(createSparqContext(model, {contextSize: 512, experimentalKvCacheKeyType: "Q8_0", sparq: {ratio: 8}}))
+            .rejects.toThrow(/SparQ needs an f16 KV cache \(this context's K cache is q8_0, its V cache f16\)/);
     });
 });
 

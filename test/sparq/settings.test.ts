@@ -51,7 +51,7 @@ describe("settings validation", () => {
         [{ratio: 8, kMin: 0}, "kMin", /must be an integer >= 1/],
         [{r: 8, k: 16, l: 17}, "l", /in \[0, k\]/],
         [{ratio: 8, gqa: "sometimes"}, "gqa", /neither/],
-        [{ratio: 8, storeKTwice: true}, "storeKTwice", /not supported yet/],
+        [{ratio: 8, storeKTwice: "yes"}, "storeKTwice", /must be true or false/],
         [{ratio: 8, layers: [30]}, "layers", /layer 30 does not exist/]
     ] as const)("rejects %j naming %s", (settings, setting, message) => {
         const error = errorOf(() => resolveSparqSettings(settings as never, model));
@@ -61,10 +61,10 @@ describe("settings validation", () => {
 
     it("turns valid settings into native parameters", () => {
         expect(resolveSparqSettings({ratio: 8, layers: "28-"}, model)).toEqual({
-            enabled: true, ratio: 8, r: 0, k: 0, kMin: 32, l: -1, flags: sparqFlags.meanRealloc,
+            enabled: true, ratio: 8, r: 0, k: 0, kMin: 32, l: -1, flags: sparqFlags.meanRealloc | sparqFlags.storeKTwice,
             layers: [...new Array(28).fill(false), true, true]
         });
-        const absolute = resolveSparqSettings({r: 16, k: 128, l: 0, meanRealloc: false, gqa: "per-head"}, model);
+        const absolute = resolveSparqSettings({r: 16, k: 128, l: 0, meanRealloc: false, gqa: "per-head", storeKTwice: false}, model);
         expect(absolute).toMatchObject({ratio: 0, r: 16, k: 128, l: 0, flags: sparqFlags.gqaPerHead});
     });
 });
