@@ -55,7 +55,6 @@ describe("sparq bench: flag validation", () => {
         ["tg < 1", ["--tg", "0"], /--tg must be an integer >= 1, got 0/],
         ["bad threads", ["--threads", "0"], /--threads must be a positive integer/],
         ["a bad batch", ["--batch", "1,x"], /--batch "1,x": "x" is not a positive integer/],
-        ["batch 8", ["--batch", "1,8"], /--batch 1,8: only --batch 1 is supported yet: SparQ needs a unified KV cache/],
         ["an unknown backend", ["--gpu", "metal"], /unknown --gpu value "metal"/],
         ["an unknown flag", ["--turbo"], /Unknown argument/i]
     ])("rejects %s", async (_, flags, message) => {
@@ -179,5 +178,26 @@ describe("sparq bench end to end (tiny-llama)", () => {
         }
         expect(await fs.readFile(path.join(out, "bench.md"), "utf8")).toMatch(/\| tiny \| cpu \| 2 \| 512 \| sparq:4 \|/);
         expect(await fs.readFile(path.join(out, "bench.svg"), "utf8")).toMatch(/^<svg [^]*sparq:4/);
+    });
+
+    it("decodes several sequences together, one report per batch size", async () => {
+        const out = path.join(temp.dir, "bench-batch");
+        const {stderr} = await run([
+            "bench", "-m", tiny, "--ctx", "256", "--tg", "4", "--repeat", "1", "--modes", "dense,sparq:4", "--batch", "1,3",
+            "--threads", "2", "--out", out
+        ]);
+        expect(stderr).toMatch(/sparq bench: batch 3: ctx 256: filling 3 sequences/);
+        expect((await fs.readdir(out)).sort()).toEqual(["batch-1", "batch-3"]);
+        const result = validateBenchResult(JSON.parse(await fs.readFile(path.join(out, "batch-3", "bench.json"), "utf8")));
+        expect(result.settings.batch).toBe(3);
+        const [dense, sparq] = result.results;
+        expect(dense!.prefill.tokens).toBe(3 * 256);
+        // every decode of the timed steps ran the op in both layers: 4 steps of 3 tokens, or more decodes if split
+        const ops = sparq!.sparqOps!.layers.map((layer) => layer.opCount);
+        expect(ops[0]).toBe(sparq!.sparqOps!.decodeSteps);
+        expect(ops[1]).toBe(ops[0]);
+        expect(ops[0]).toBeGreaterThanOrEqual(4);
+        expect(ops[0]).toBeLessThanOrEqual(12);
+        expect(sparq!.batch).toBe(3);
     });
 });

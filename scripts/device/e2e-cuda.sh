@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# On the GPU machine, in one go: the CUDA build of the addon (sm_90), a synthetic model of a real
-# architecture, and `sparq bench` dense vs SparQ on the GPU. Results under $OUT.
-# Here first: npm install, a build (vendor/ patched), then `bash ../shared/device/pack.sh`; call the
-# device tool with carry [".device"] and `bash scripts/device/e2e-cuda.sh [arch] [layers] [ctx list]`.
+# On the GPU machine, in one go: the CUDA build of the addon (sm_90) while synthetic models of real
+# architectures are written, then `sparq bench` dense vs SparQ on the GPU for each model.
+# Here first: npm install, a build (vendor/ patched), then `bash ../shared/device/pack.sh` (with
+# ggml-vocab-llama-spm.gguf.xz as an extra file for llama2-7b's tokenizer); call the device tool with carry [".device"] and, e.g.,
+#   bash scripts/device/e2e-cuda.sh "llama3-8b q4_0 4 8k,32k,128k 1" "llama2-7b f16 4 4k,16k,32k 1,8"
+# Each argument is one model: architecture, weight type, layers, depths, batch sizes. Results (bench
+# reports of every model, logs) come back as $OUT/e2e.tar.gz, the tables also in $OUT/tables.md.
 set -uo pipefail
-arch=${1:-llama3-8b}
-layers=${2:-}
-contexts=${3:-1k,4k,16k}
 started=$(date +%s)
 elapsed() { echo "[$(( $(date +%s) - started )) s] $*"; }
 
@@ -23,13 +23,30 @@ shift 4
 cd "$PWD/node_modules/node-llama-cpp/llama" && exec node "$PWD/node_modules/cmake-js/bin/cmake-js" "\$@"
 EOS
 chmod +x /tmp/nodebin/npm
-nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
+results=/tmp/e2e && mkdir -p "$results"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$results/gpu.txt"
 node node_modules/typescript/bin/tsc -p . || exit 1
 elapsed "TypeScript compiled"
-node dist/cli/main.js build --gpu cuda > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+
+# the models are written on the CPU while the addon compiles
+max_ctx() { local d n m=0; for d in ${1//,/ }; do n=${d%k}; [ "$d" != "$n" ] && n=$((n*1024)); [ "$n" -gt "$m" ] && m=$n; done; echo $m; }
+for spec in "$@"; do
+    read -r arch type layers depths batches <<<"$spec"
+    context=$(( $(max_ctx "$depths") + 1024 ))
+    node dist/cli/main.js models synth --arch "$arch" --type "$type" --layers "$layers" --context-length "$context" \
+        --out "/tmp/$arch-$type.gguf" > "$results/synth-$arch-$type.log" 2>&1 &
+done
+node dist/cli/main.js build --gpu cuda > "$results/build.log" 2>&1 || { tail -40 "$results/build.log"; exit 1; }
 elapsed "addon built"
-model=/tmp/model.gguf
-node dist/cli/main.js models synth --arch "$arch" ${layers:+--layers "$layers"} --type f16 --context-length 32768 --out "$model" 2>&1 | tail -2
-elapsed "model synthesized"
-node dist/cli/main.js bench --model "$model" --gpu cuda --ctx "$contexts" --modes dense,sparq:8,sparq:4 --tg 32 --repeat 2 --out "$OUT/bench" 2>&1 | tee "$OUT/bench.log" | tail -20
-elapsed "bench done"
+wait
+elapsed "models synthesized"
+
+for spec in "$@"; do
+    read -r arch type layers depths batches <<<"$spec"
+    name="$arch-$type"
+    node dist/cli/main.js bench --model "/tmp/$name.gguf" --gpu cuda --ctx "$depths" --batch "$batches" \
+        --modes dense,sparq:8,sparq:4 --tg 32 --repeat 2 --out "$results/$name" 2>&1 | tee "$results/bench-$name.log" | grep -v "filled"
+    elapsed "bench $name done"
+    find "$results/$name" -name bench.md -exec cat {} + >> "$OUT/tables.md"
+    tar -czf "$OUT/e2e.tar.gz" -C "$results" .
+done

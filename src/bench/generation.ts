@@ -92,7 +92,7 @@ export type GenerationBenchOptions = {
     repeat?: number,
     /** CPU threads (default: the llama instance's). */
     threads?: number,
-    /** Sequences decoded together; only 1 is supported. */
+    /** Sequences decoded together (default 1): each holds `depth` tokens, every step adds one token to each. */
     batch?: number,
     /** Untimed tokens per mode and depth before the rounds (default 2). */
     warmupTokens?: number,
@@ -103,11 +103,6 @@ export type GenerationBenchOptions = {
     /** One line per step of progress. */
     onProgress?: (line: string) => void
 };
-
-/** Why batches of several sequences are refused. */
-export const batchNotSupported =
-    "only --batch 1 is supported yet: SparQ needs a unified KV cache to serve several sequences of one context, " +
-    "and node-llama-cpp 3.22.1 creates its contexts with kv_unified = false";
 
 
 /** `length` tokens drawn uniformly (seeded) from the model's ordinary (non-special, non-EOG) tokens. */
@@ -166,40 +161,49 @@ async function rewind(sequence: LlamaContextSequence, stream: readonly Token[], 
 }
 
 /**
- * Throws unless SparQ ran in every one of `steps` decode steps in each layer it is enabled for, and
- * in no other layer: `ops` are the per-layer op counts the steps added, `enabled` the layers SparQ
- * is on for (all false in dense mode).
+ * Throws unless SparQ ran in every decode step in each layer it is enabled for, and in no other
+ * layer: `ops` are the per-layer op counts the steps added, `enabled` the layers SparQ is on for
+ * (all false in dense mode). `steps` tokens per sequence over `batch` sequences are `steps` decodes
+ * when every step batches all sequences, at most steps x batch when node-llama-cpp splits them.
  */
-export function verifySparqRan({mode, depth, steps, ops, enabled}: {
-    mode: string, depth: number, steps: number, ops: readonly number[], enabled: readonly boolean[]
+export function verifySparqRan({mode, depth, steps, batch = 1, ops, enabled}: {
+    mode: string, depth: number, steps: number, batch?: number, ops: readonly number[], enabled: readonly boolean[]
 }): void {
     if (ops.length !== enabled.length)
         throw new Error(`op counts of ${ops.length} layers for ${enabled.length} layers`);
-    const wrong = ops.findIndex((count, layer) => count !== (enabled[layer] ? steps : 0));
+    const first = enabled.indexOf(true);
+    const decodes = first < 0 ? steps : ops[first]!;
+    const expected = batch === 1 ? `${steps}` : `${steps}-${steps * batch}, the same in every SparQ layer`;
+    const wrong = decodes < steps || decodes > steps * batch
+        ? first
+        : ops.findIndex((count, layer) => count !== (enabled[layer] ? decodes : 0));
     if (wrong >= 0)
         throw new Error(
             `SparQ did not run as set in mode ${mode} at ctx ${depth}: layer ${wrong} ran the SparQ op ${ops[wrong]} times ` +
-            `in ${steps} decode steps (expected ${enabled[wrong] ? steps : 0})`
+            `in ${steps} generated tokens per sequence (expected ${enabled[wrong] ? expected : 0})`
         );
     if (mode !== "dense" && !enabled.some(Boolean))
         throw new Error(`mode ${mode} enables SparQ in no layer`);
 }
 
-/** Runs `mode` for `tokens` decode steps from `depth`: returns tokens/sec and the op counts it added per layer. */
+/**
+ * Runs `mode` for `tokens` tokens per sequence from `depth`, all sequences together: returns the
+ * tokens/sec of all sequences and the op counts it added per layer.
+ */
 async function runMode(
-    context: LlamaContext, sequence: LlamaContextSequence, stream: readonly Token[], depth: number, tokens: number, mode: BenchMode
+    context: LlamaContext, sequences: readonly LlamaContextSequence[], stream: readonly Token[], depth: number, tokens: number, mode: BenchMode
 ): Promise<{tokensPerSecond: number, ops: number[]}> {
     setSparq(context, mode.sparq);
-    await rewind(sequence, stream, depth);
+    await Promise.all(sequences.map((sequence) => rewind(sequence, stream, depth)));
     const before = opCounts(context);
     const started = performance.now();
-    await decodeFixedTokens(sequence, stream.slice(depth, depth + tokens));
+    await Promise.all(sequences.map((sequence) => decodeFixedTokens(sequence, stream.slice(depth, depth + tokens))));
     const seconds = (performance.now() - started) / 1000;
     const ops = opCounts(context).map((count, i) => count - before[i]!);
 
     const enabled = mode.sparq === false ? ops.map(() => false) : getSparq(context).layers.map((layer) => layer.enabled);
-    verifySparqRan({mode: mode.label, depth, steps: tokens, ops, enabled});
-    return {tokensPerSecond: tokens / seconds, ops};
+    verifySparqRan({mode: mode.label, depth, steps: tokens, batch: sequences.length, ops, enabled});
+    return {tokensPerSecond: sequences.length * tokens / seconds, ops};
 }
 
 /** The benchmark; the returned result is ready for writeBenchReport(). */
@@ -207,8 +211,8 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
     const {llama, modelPath, contexts, modes, tokens = 32, repeat = 3, batch = 1, warmupTokens = 2, seed = 0, onProgress} = options;
     const createdAt = new Date().toISOString();
     const loadBefore = os.loadavg();
-    if (batch !== 1)
-        throw new Error(`--batch ${batch}: ${batchNotSupported}`);
+    if (!Number.isInteger(batch) || batch < 1)
+        throw new Error(`batch must be a positive integer, got ${batch}`);
     if (!Number.isInteger(tokens) || tokens < 1)
         throw new Error(`tokens must be a positive integer, got ${tokens}`);
     if (!Number.isInteger(repeat) || repeat < 1)
@@ -235,24 +239,26 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
         const maxDepth = Math.max(...contexts);
         const stream = createTokenStream(model, maxDepth + tokens, seed);
         for (const depth of contexts) {
+            // contextSize is per sequence in node-llama-cpp: each sequence gets its own cells
             const context = await createSparqContext(model, {
-                contextSize: depth + tokens + contextMargin, threads: options.threads, flashAttention: true, sparq: false
+                contextSize: depth + tokens + contextMargin, sequences: batch, threads: options.threads, flashAttention: true, sparq: false
             });
             try {
                 threadsUsed = context.currentThreads;
-                const sequence = context.getSequence();
-                onProgress?.(`ctx ${depth}: filling the cache (context of ${context.contextSize} tokens, ${threadsUsed} threads)`);
+                const sequences = Array.from({length: batch}, () => context.getSequence());
+                const filling = batch === 1 ? "the cache" : `${batch} sequences`;
+                onProgress?.(`ctx ${depth}: filling ${filling} (context of ${context.contextSize} tokens, ${threadsUsed} threads)`);
                 const prefillStarted = performance.now();
                 // in chunks (node-llama-cpp batches each into ubatches of its batch size anyway), for progress lines
                 for (let filled = 0; filled < depth;) {
                     const end = Math.min(depth, filled + prefillChunk);
-                    await sequence.evaluateWithoutGeneratingNewTokens(stream.slice(filled, end));
+                    await Promise.all(sequences.map((sequence) => sequence.evaluateWithoutGeneratingNewTokens(stream.slice(filled, end))));
                     filled = end;
                     if (filled < depth)
                         onProgress?.(`ctx ${depth}: filled ${filled}/${depth} tokens (${((performance.now() - prefillStarted) / 1000).toFixed(0)} s)`);
                 }
                 const prefillSeconds = (performance.now() - prefillStarted) / 1000;
-                const prefill = {tokens: depth, seconds: prefillSeconds, tokensPerSecond: depth / prefillSeconds};
+                const prefill = {tokens: depth * batch, seconds: prefillSeconds, tokensPerSecond: depth * batch / prefillSeconds};
                 onProgress?.(`ctx ${depth}: prefill ${prefill.tokensPerSecond.toFixed(1)} t/s (${prefillSeconds.toFixed(1)} s)`);
 
                 // untimed warm-up of every mode; also where each mode's bytes per token are worked out
@@ -260,7 +266,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                 const layerInfo = new Map<string, BenchSparqLayer[]>();
                 for (const mode of modes) {
                     if (warmupTokens > 0)
-                        await runMode(context, sequence, stream, depth, Math.min(warmupTokens, tokens), mode);
+                        await runMode(context, sequences, stream, depth, Math.min(warmupTokens, tokens), mode);
                     else
                         setSparq(context, mode.sparq);
                     const layersAt = mode.sparq === false
@@ -279,7 +285,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                     const order = modes.map((_, i) => modes[(i + round) % modes.length]!);
                     const line: string[] = [];
                     for (const mode of order) {
-                        const {tokensPerSecond, ops} = await runMode(context, sequence, stream, depth, tokens, mode);
+                        const {tokensPerSecond, ops} = await runMode(context, sequences, stream, depth, tokens, mode);
                         perRound.get(mode.label)!.push(tokensPerSecond);
                         layerInfo.get(mode.label)?.forEach((layer, i) => {
                             layer.opCount += ops[i]!;
@@ -296,7 +302,8 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                     const tps = stats(perRound.get(mode.label)!);
                     const modeBytes = bytes.get(mode.label)!;
                     const speedup = denseMean == null ? null : tps.mean / denseMean;
-                    const ideal = idealSpeedup(info.weightBytesPerToken, modeBytes.dense, modeBytes.sparq);
+                    // one step reads the weights once and every sequence's attention bytes
+                    const ideal = idealSpeedup(info.weightBytesPerToken, batch * modeBytes.dense, batch * modeBytes.sparq);
                     const layers = layerInfo.get(mode.label);
                     rows.push({
                         ctx: depth,
@@ -309,7 +316,8 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                         attention: {meanPositions: modeBytes.meanPositions, denseBytesPerToken: modeBytes.dense, bytesPerToken: modeBytes.sparq},
                         idealSpeedup: ideal,
                         fractionOfIdeal: speedup == null ? null : speedup / ideal,
-                        sparqOps: layers == null ? null : {decodeSteps: tokens * repeat, layers}
+                        // decodes of the timed steps: tokens x repeat, more if node-llama-cpp split a batch
+                        sparqOps: layers == null ? null : {decodeSteps: layers.find((layer) => layer.enabled)?.opCount ?? tokens * repeat, layers}
                     });
                 }
             } finally {

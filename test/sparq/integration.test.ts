@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import type {Llama, LlamaContext, LlamaModel, Token} from "node-llama-cpp";
+import type {Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
 import {decodeLogits, klDivergence, maxRelativeDifference} from "../../src/eval/logits.js";
 import {getSparqLlama} from "../../src/load.js";
 import {createSparqContext, getSparq, setSparq} from "../../src/sparq/context.js";
@@ -169,6 +169,53 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
         const rel = transposed.out.map((l, i) => maxRelativeDifference(gathered.out[i]!, l));
         console.log(`transposed K copy vs gathering from K over 40 steps with edits and shifted positions: max relative logit difference ${Math.max(...rel).toExponential(2)}`);
         expect(Math.max(...rel)).toBeLessThan(1e-5);
+    });
+
+    it("serves several sequences of one context (one KV stream each) as it serves each alone", async () => {
+        const prompts = [tokens.slice(0, 300), tokens.slice(1000, 1200)];
+        const tails = [tokens.slice(300, 316), tokens.slice(1200, 1216)];
+        // absolute r and k: in ratio mode k follows the KV view, which a batch shares (the longest sequence's)
+        const settings: SparqSettings = {r: 16, k: 24};
+        // decodes `tails` one token per step on each sequence, all sequences in the same steps
+        const decodeTogether = async (sequences: LlamaContextSequence[]) => {
+            await Promise.all(sequences.map((sequence, i) => sequence.evaluateWithoutGeneratingNewTokens(prompts[i]!)));
+            const out: Float32Array[][] = sequences.map(() => []);
+            for (let step = 0; step < tails[0]!.length; step++)
+                await Promise.all(sequences.map(async (sequence, i) => {
+                    const [result] = await sequence.controlledEvaluate([[tails[i]![step]!, {generateNext: {logits: true}}]]);
+                    out[i]!.push(Float32Array.from([...result!.next.logits!.entries()].sort((a, b) => a[0] - b[0]).map(([, logit]) => logit)));
+                }));
+            return out;
+        };
+        const together = await createSparqContext(model, {contextSize: 512, sequences: 2, sparq: settings, threads: 2});
+        let joint: Float32Array[][];
+        let ops: number;
+        try {
+            joint = await decodeTogether([together.getSequence(), together.getSequence()]);
+            ops = getSparq(together).layers[0]!.opCount;
+        } finally {
+            await together.dispose();
+        }
+        const alone: Float32Array[][] = [];
+        for (const i of [0, 1]) {
+            const context = await createSparqContext(model, {contextSize: 512, sparq: settings, threads: 2});
+            try {
+                const sequence = context.getSequence();
+                await sequence.evaluateWithoutGeneratingNewTokens(prompts[i]!);
+                const own: Float32Array[] = [];
+                for (const token of tails[i]!) {
+                    const [result] = await sequence.controlledEvaluate([[token, {generateNext: {logits: true}}]]);
+                    own.push(Float32Array.from([...result!.next.logits!.entries()].sort((a, b) => a[0] - b[0]).map(([, logit]) => logit)));
+                }
+                alone.push(own);
+            } finally {
+                await context.dispose();
+            }
+        }
+        expect(ops).toBeGreaterThanOrEqual(16); // SparQ ran in the joint decodes (16 steps, more decodes if a step was split)
+        const rel = [0, 1].flatMap((i) => joint[i]!.map((l, step) => maxRelativeDifference(alone[i]![step]!, l)));
+        console.log(`2 sequences decoded together vs each alone, r = 16, k = 24: max relative logit difference ${Math.max(...rel).toExponential(2)} (${ops} decodes)`);
+        expect(Math.max(...rel)).toBeLessThan(1e-3);
     });
 
     it("reports its memory overhead, zero when off", async () => {

@@ -1,6 +1,6 @@
 import path from "node:path";
 import type {CommandModule} from "yargs";
-import {batchNotSupported, checkBenchPlan, readBenchModelInfo, runGenerationBench} from "../../bench/generation.js";
+import {checkBenchPlan, readBenchModelInfo, runGenerationBench} from "../../bench/generation.js";
 import {parseModes, parsePositiveIntegerList, parseTokenCountList} from "../../bench/options.js";
 import {formatBenchTable, writeBenchReport} from "../../bench/report.js";
 import {parseGpuBackend} from "../../build/toolchain.js";
@@ -23,7 +23,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         .option("ctx", {type: "string", default: "1k,4k", describe: "Context depths: tokens in the cache when generation starts (k = 1024); depth + --tg must fit the model's training context"})
         .option("modes", {type: "string", default: "dense,sparq:8,sparq:4", describe: "dense, sparq:RATIO (r = d/RATIO, k = max(32, S/(2 RATIO))) or sparq:R,K (absolute)"})
         .option("layers", {type: "string", describe: "Layers SparQ modes use, e.g. 2- (default all)"})
-        .option("batch", {type: "string", default: "1", describe: "Sequences decoded together (only 1 is supported yet)"})
+        .option("batch", {type: "string", default: "1", describe: "Sequences decoded together, e.g. 1,8: one run per value, each sequence holding the depth (one folder per value under --out when several)"})
         .option("repeat", {type: "number", default: 3, describe: "Rounds over all modes (mode order rotated each round)"})
         .option("tg", {type: "number", default: 32, describe: "Tokens generated per timed run"})
         .option("warmup", {type: "number", default: 2, describe: "Untimed tokens per mode and depth before the rounds"})
@@ -34,9 +34,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         .check((args) => {
             parseTokenCountList(args.ctx, "--ctx", minDepth);
             parseModes(args.modes, "--modes", args.layers);
-            const batches = parsePositiveIntegerList(args.batch, "--batch");
-            if (batches.some((batch) => batch !== 1))
-                throw new Error(`--batch ${args.batch}: ${batchNotSupported}`);
+            parsePositiveIntegerList(args.batch, "--batch");
             if (!Number.isInteger(args.repeat) || args.repeat < 1)
                 throw new Error(`--repeat must be an integer >= 1, got ${args.repeat}`);
             if (!Number.isInteger(args.tg) || args.tg < 1)
@@ -56,6 +54,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     handler: async (args) => {
         const contexts = parseTokenCountList(args.ctx, "--ctx", minDepth);
         const modes = parseModes(args.modes, "--modes", args.layers);
+        const batches = parsePositiveIntegerList(args.batch, "--batch");
         const gpu = parseGpuBackend(args.gpu);
         const modelPath = await resolveModel(chooseModel(args.model));
         // fail on depths and modes the model can't take before loading anything
@@ -64,16 +63,21 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         const progress = (line: string) => process.stderr.write(`sparq bench: ${line}\n`);
         const llama = await getSparqLlama({gpu, maxThreads: 0, onBuildProgress: createBuildProgressPrinter()});
         try {
-            const result = await runGenerationBench({
-                llama, modelPath, contexts, modes, tokens: args.tg, repeat: args.repeat, threads: args.threads,
-                warmupTokens: args.warmup, seed: args.seed, layers: args.layers, onProgress: progress
-            });
-            const out = args.out ?? path.join("bench", "results", `${result.createdAt.slice(0, 10)}-${result.model.name}`);
-            const files = await writeBenchReport(result, out);
-            console.log(formatBenchTable(result));
-            progress(`wrote ${files.json}, ${files.markdown}, ${files.spec}${files.svg == null ? "" : `, ${files.svg}`}`);
-            if (files.svg == null)
-                progress("bench.svg not written: the plotting libraries are missing (npm install vega@6.4.0 vega-lite@6.4.3); bench.vl.json holds the plot's Vega-Lite spec");
+            for (const batch of batches) {
+                const result = await runGenerationBench({
+                    llama, modelPath, contexts, modes, tokens: args.tg, repeat: args.repeat, threads: args.threads, batch,
+                    warmupTokens: args.warmup, seed: args.seed, layers: args.layers,
+                    onProgress: batches.length === 1 ? progress : (line) => progress(`batch ${batch}: ${line}`)
+                });
+                const base = args.out ?? path.join("bench", "results", `${result.createdAt.slice(0, 10)}-${result.model.name}`);
+                const files = await writeBenchReport(result, batches.length === 1 ? base : path.join(base, `batch-${batch}`));
+                if (batches.length > 1)
+                    console.log(`batch ${batch}:`);
+                console.log(formatBenchTable(result));
+                progress(`wrote ${files.json}, ${files.markdown}, ${files.spec}${files.svg == null ? "" : `, ${files.svg}`}`);
+                if (files.svg == null)
+                    progress("bench.svg not written: the plotting libraries are missing (npm install vega@6.4.0 vega-lite@6.4.3); bench.vl.json holds the plot's Vega-Lite spec");
+            }
         } finally {
             await llama.dispose();
         }
