@@ -14,6 +14,7 @@ export {
     resolveLayerConfig, resolveSparqSettings, SparqSettingsError,
     type SparqInfo, type SparqLayerInfo, type SparqLayerSelection, type SparqSettings
 } from "./sparq/index.js";
+export {loadModelWithSplit, resolveGpuSplit, splitOverFirstGpus, GpuSplitError, type GpuSplit} from "./models/split.js";
 export {
-    getSparqRpcLlama, loadModelOverRpc, startRpcServer, getRpcServerPath, RpcError, type RpcServer, type RpcServerOptions
+    getSparqRpcLlama, loadModelOverRpc, parseRpcEndpoints, startRpcServer, getRpcServerPath, RpcError, type RpcServer, type RpcServerOptions
 } from "./rpc.js";

@@ -7,6 +7,7 @@ import type {Llama, LlamaModel, LlamaModelOptions} from "node-llama-cpp";
 import {buildRpcServer, findRpcServer, type RpcServerVariant} from "./build/rpc-server.js";
 import {getSparqLlama, type SparqLlamaOptions} from "./load.js";
 import {defaultCmakeOptions} from "./build/compile.js";
+import {createAddonModel, loadModelWithNativeOptions} from "./models/native-options.js";
 
 export {buildRpcServer, findRpcServer, type RpcServerVariant};
 
@@ -161,6 +162,19 @@ export async function startRpcServer(options: RpcServerOptions = {}): Promise<Rp
     return {endpoint, host, port, pid: child.pid!, variant, output: () => output, stop};
 }
 
+/** "host:port,host:port" -> the endpoints; throws naming an entry that is not one. */
+export function parseRpcEndpoints(list: string): string[] {
+    const endpoints = list.split(",").map((entry) => entry.trim());
+    for (const endpoint of endpoints)
+        if (!isRpcEndpoint(endpoint))
+            throw new RpcError(`"${endpoint}" is not a host:port RPC endpoint`);
+    return endpoints;
+}
+
+function isRpcEndpoint(endpoint: string): boolean {
+    return /^(\[[0-9a-fA-F:]+\]|[^:\s,]+):\d+$/.test(endpoint);
+}
+
 export type LoadModelOverRpcOptions = LlamaModelOptions & {
     /** The servers, in the order the layers are split over them: "host:port" or handles from startRpcServer(). */
     servers: Array<string | Pick<RpcServer, "endpoint">>,
@@ -169,45 +183,6 @@ export type LoadModelOverRpcOptions = LlamaModelOptions & {
     /** Share of the offloaded layers per server (default: by the memory each server reports). */
     tensorSplit?: number[]
 };
-
-type AddonModelClass = new (modelPath: string, options: Record<string, unknown>) => object;
-type Bindings = {AddonModel: AddonModelClass};
-
-type RpcAddon = {
-    /** Model loads waiting for their AddonModel, by resolved model path. */
-    pending: Map<string, Array<Record<string, unknown>>>,
-    /** node-llama-cpp's own AddonModel class. */
-    AddonModel: new (modelPath: string, options: Record<string, unknown>) => {init(): Promise<boolean>, dispose(): Promise<void>}
-};
-const rpcAddons = new WeakMap<Llama, RpcAddon>();
-
-/**
- * node-llama-cpp's LlamaModel forwards a fixed set of options to the native AddonModel, so the RPC
- * options (rpcServers, rpcLayers, rpcTensorSplit: read by our addon patch, AddonModelRpc.cpp) go in
- * through a subclass of AddonModel installed once on this Llama's bindings. It adds them only to the
- * model load that asked for them (matched by model path; memory-estimation loads, which use noAlloc,
- * are left alone), so every other load stays local and LlamaModel works unchanged.
- */
-function installRpcAddonModel(llama: Llama): RpcAddon {
-    const installed = rpcAddons.get(llama);
-    if (installed != null)
-        return installed;
-    const queue = new Map<string, Array<Record<string, unknown>>>();
-    const bindings = (llama as unknown as {_bindings: Bindings})._bindings;
-    const Original = bindings.AddonModel;
-    bindings.AddonModel = class RpcAddonModel extends Original {
-        constructor(modelPath: string, options: Record<string, unknown>) {
-            const waiting = options?.noAlloc === true || options?.vocabOnly === true ? undefined : queue.get(path.resolve(modelPath));
-            const rpc = waiting?.shift();
-            if (waiting?.length === 0)
-                queue.delete(path.resolve(modelPath));
-            super(modelPath, rpc == null ? options : {...options, ...rpc});
-        }
-    };
-    const addon: RpcAddon = {pending: queue, AddonModel: Original as unknown as RpcAddon["AddonModel"]};
-    rpcAddons.set(llama, addon);
-    return addon;
-}
 
 /**
  * Loads a model split by layers over rpc-servers (our patched ones: a stock server is refused with
@@ -221,15 +196,13 @@ export async function loadModelOverRpc(llama: Llama, options: LoadModelOverRpcOp
         throw new RpcError("loadModelOverRpc needs at least one server");
     const endpoints = servers.map((server) => typeof server === "string" ? server : server.endpoint);
     for (const endpoint of endpoints)
-        if (!/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d+$/.test(endpoint))
+        if (!isRpcEndpoint(endpoint))
             throw new RpcError(`"${endpoint}" is not a host:port RPC endpoint`);
-
-    const {pending, AddonModel} = installRpcAddonModel(llama);
 
     // Connect first (protocol handshake included) without creating a model: a LlamaModel whose load
     // fails keeps its Llama from being disposed once it is garbage-collected (node-llama-cpp 3.22.1),
     // and a refused server is the failure to expect here.
-    const probe = new AddonModel(path.resolve(modelOptions.modelPath), {rpcServers: endpoints, rpcConnectOnly: true});
+    const probe = createAddonModel(llama, modelOptions.modelPath, {rpcServers: endpoints, rpcConnectOnly: true});
     try {
         await probe.init();
     } catch (err) {
@@ -238,27 +211,12 @@ export async function loadModelOverRpc(llama: Llama, options: LoadModelOverRpcOp
         await probe.dispose();
     }
 
-    const key = path.resolve(modelOptions.modelPath);
-    const entry: Record<string, unknown> = {rpcServers: endpoints};
+    const native: Record<string, unknown> = {rpcServers: endpoints};
     if (layers != null)
-        entry.rpcLayers = layers;
+        native.rpcLayers = layers;
     if (tensorSplit != null)
-        entry.rpcTensorSplit = tensorSplit;
-    const queue = pending.get(key) ?? [];
-    queue.push(entry);
-    pending.set(key, queue);
-
-    let model: LlamaModel;
-    try {
-        model = await llama.loadModel(modelOptions);
-    } finally {
-        // not consumed when the load failed before creating its AddonModel
-        const index = queue.indexOf(entry);
-        if (index >= 0)
-            queue.splice(index, 1);
-        if (queue.length === 0 && pending.get(key) === queue)
-            pending.delete(key);
-    }
+        native.rpcTensorSplit = tensorSplit;
+    const model = await loadModelWithNativeOptions(llama, modelOptions, native);
 
     // An addon without our RPC patch ignores the options and loads locally: refuse that instead of
     // quietly running on one process.

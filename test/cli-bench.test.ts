@@ -56,6 +56,10 @@ describe("sparq bench: flag validation", () => {
         ["bad threads", ["--threads", "0"], /--threads must be a positive integer/],
         ["a bad batch", ["--batch", "1,x"], /--batch "1,x": "x" is not a positive integer/],
         ["an unknown backend", ["--gpu", "metal"], /unknown --gpu value "metal"/],
+        ["--gpus on the CPU", ["--gpus", "2"], /--gpus needs --gpu cuda/],
+        ["a bad GPU count", ["--gpu", "cuda", "--gpus", "0"], /--gpus must be an integer >= 1, got 0/],
+        ["--gpus with --rpc", ["--gpu", "cuda", "--gpus", "2", "--rpc", "127.0.0.1:50052"], /give --gpus or --rpc, not both/],
+        ["a bad RPC endpoint", ["--rpc", "127.0.0.1:50052,nowhere"], /"nowhere" is not a host:port RPC endpoint/],
         ["an unknown flag", ["--turbo"], /Unknown argument/i]
     ])("rejects %s", async (_, flags, message) => {
         expect((await failure(["bench", "-m", tiny, ...flags])).message).toMatch(message);

@@ -14,7 +14,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import {readGgufFileInfo, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token} from "node-llama-cpp";
+import {readGgufFileInfo, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type LlamaModelOptions, type Token} from "node-llama-cpp";
 import {readPin} from "../build/vendor.js";
 import {getSparqVersion} from "../load.js";
 import {readAttentionShape} from "../models/shape.js";
@@ -100,6 +100,10 @@ export type GenerationBenchOptions = {
     seed?: number,
     /** The --layers spec the modes were given, recorded in the result. */
     layers?: string,
+    /** Loads the model (default: llama.loadModel): e.g. split over GPUs or RPC servers. */
+    loadModel?: (options: LlamaModelOptions) => Promise<LlamaModel>,
+    /** Where the model runs when loadModel places it, recorded as the backend (e.g. "cuda, 2 GPUs"). */
+    placement?: string,
     /** One line per step of progress. */
     onProgress?: (line: string) => void
 };
@@ -232,7 +236,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
         throw new Error("the llama instance is not a sparq-llama build: load it with getSparqLlama()");
 
     onProgress?.(`loading ${modelPath}`);
-    const model = await llama.loadModel({modelPath});
+    const model = await (options.loadModel ?? ((modelOptions) => llama.loadModel(modelOptions)))({modelPath});
     const rows: BenchRow[] = [];
     let threadsUsed = options.threads ?? 0;
     try {
@@ -334,7 +338,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
         createdAt,
         model: modelInfo,
         system: {
-            backend: llama.gpu || "cpu",
+            backend: options.placement ?? (llama.gpu || "cpu"),
             threads: threadsUsed,
             sparqVersion,
             llamaCpp: (await readPin()).release,

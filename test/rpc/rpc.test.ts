@@ -1,6 +1,9 @@
 import fs from "node:fs/promises";
 import {afterAll, beforeAll, describe, expect, it, vi} from "vitest";
 import {LlamaLogLevel, type Llama, type LlamaModel, type Token} from "node-llama-cpp";
+import {runGenerationBench} from "../../src/bench/generation.js";
+import {parseModes} from "../../src/bench/options.js";
+import {validateBenchResult} from "../../src/bench/report.js";
 import {decodeLogits, maxRelativeDifference} from "../../src/eval/logits.js";
 import {getSparqRpcLlama, loadModelOverRpc, startRpcServer, type RpcServer} from "../../src/rpc.js";
 import {createSparqContext, getSparq} from "../../src/sparq/context.js";
@@ -129,6 +132,18 @@ describe("SparQ over ggml RPC (two rpc-server processes on loopback)", () => {
         expect([...where.keys()].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
         const backends = new Set(where.values());
         expect([...backends].sort()).toEqual(servers.map((server) => `RPC0[${server.endpoint}]`).sort());
+    });
+
+    it("benchmarks dense against SparQ with the layers on the servers (sparq bench --rpc)", async () => {
+        const both = servers.slice(0, 2);
+        const result = validateBenchResult(await runGenerationBench({
+            llama, modelPath: gutenberg, contexts: [256], modes: parseModes("dense,sparq:4", "--modes"), tokens: 4, repeat: 1,
+            threads: 2, loadModel: (options) => loadModelOverRpc(llama, {...options, servers: both}), placement: "rpc, 2 servers"
+        }));
+        expect(result.system.backend).toBe("rpc, 2 servers");
+        const sparq = result.results.find((row) => row.mode === "sparq:4")!;
+        expect(sparq.sparqOps!.layers.map((layer) => layer.opCount)).toEqual(new Array(8).fill(4));
+        expect(logs.join("")).toMatch(/offloaded 9\/9 layers/);
     });
 
     it("refuses a stock rpc-server by the protocol version, with a clear error", async () => {

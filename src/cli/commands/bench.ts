@@ -4,13 +4,16 @@ import {checkBenchPlan, readBenchModelInfo, runGenerationBench} from "../../benc
 import {parseModes, parsePositiveIntegerList, parseTokenCountList} from "../../bench/options.js";
 import {formatBenchTable, writeBenchReport} from "../../bench/report.js";
 import {parseGpuBackend} from "../../build/toolchain.js";
+import type {LlamaModel, LlamaModelOptions} from "node-llama-cpp";
 import {getSparqLlama} from "../../load.js";
+import {loadModelWithSplit, resolveGpuSplit, splitOverFirstGpus} from "../../models/split.js";
+import {getSparqRpcLlama, loadModelOverRpc, parseRpcEndpoints} from "../../rpc.js";
 import {chooseModel, defaultModelUri, resolveModel} from "../../models/resolve.js";
 import {createBuildProgressPrinter} from "../progress.js";
 
 type BenchArgs = {
     model?: string, ctx: string, modes: string, layers?: string, batch: string, repeat: number, tg: number,
-    warmup: number, threads?: number, gpu: string, seed: number, out?: string
+    warmup: number, threads?: number, gpu: string, gpus?: number, rpc?: string, seed: number, out?: string
 };
 
 const minDepth = 16;
@@ -29,6 +32,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         .option("warmup", {type: "number", default: 2, describe: "Untimed tokens per mode and depth before the rounds"})
         .option("threads", {type: "number", describe: "CPU threads (default: all math cores)"})
         .option("gpu", {type: "string", default: "cpu", describe: "Backend: cpu or cuda"})
+        .option("gpus", {type: "number", describe: "With --gpu cuda: run on the first N GPUs (1: GPU 0 alone; more: whole layers split evenly)"})
+        .option("rpc", {type: "string", describe: "Run the model's layers on these patched rpc-servers, split by layers: host:port,host:port"})
         .option("seed", {type: "number", default: 0, describe: "Seed of the token stream the cache is filled with"})
         .option("out", {type: "string", describe: "Output folder (default bench/results/<date>-<model>)"})
         .check((args) => {
@@ -46,10 +51,20 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
             if (!Number.isSafeInteger(args.seed) || args.seed < 0)
                 throw new Error(`--seed must be an integer >= 0, got ${args.seed}`);
             parseGpuBackend(args.gpu);
+            if (args.gpus != null && (!Number.isInteger(args.gpus) || args.gpus < 1))
+                throw new Error(`--gpus must be an integer >= 1, got ${args.gpus}`);
+            if (args.gpus != null && parseGpuBackend(args.gpu) === false)
+                throw new Error("--gpus needs --gpu cuda");
+            if (args.gpus != null && args.rpc != null)
+                throw new Error("give --gpus or --rpc, not both");
+            if (args.rpc != null)
+                parseRpcEndpoints(args.rpc);
             return true;
         })
         .example("$0 bench -m model.gguf --ctx 1k,4k,16k --modes dense,sparq:8,sparq:4", "CPU, 3 rounds of 32 tokens per depth and mode")
         .example("$0 bench -m model.gguf --modes dense,sparq:16,256 --layers 2- --repeat 5 --threads 8", "absolute r = 16, k = 256, first two layers dense")
+        .example("$0 bench -m model.gguf --gpu cuda --gpus 2 --ctx 32k,128k --batch 1,8", "the same table over 2 GPUs (layer split)")
+        .example("$0 bench -m model.gguf --rpc 127.0.0.1:50052,127.0.0.1:50053", "layers split over two rpc-servers (sparq build --rpc)")
         .example("$0 models synth --arch llama3-8b --type q8_0 --out /tmp/l3.gguf && $0 bench -m /tmp/l3.gguf --ctx 4k,16k,32k", "a random-weight model of a real shape"),
     handler: async (args) => {
         const contexts = parseTokenCountList(args.ctx, "--ctx", minDepth);
@@ -61,12 +76,25 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         checkBenchPlan(await readBenchModelInfo(modelPath), {contexts, modes, tokens: args.tg});
 
         const progress = (line: string) => process.stderr.write(`sparq bench: ${line}\n`);
-        const llama = await getSparqLlama({gpu, maxThreads: 0, onBuildProgress: createBuildProgressPrinter()});
+        const servers = args.rpc == null ? null : parseRpcEndpoints(args.rpc);
+        const llamaOptions = {gpu, maxThreads: 0, onBuildProgress: createBuildProgressPrinter()};
+        const llama = servers == null ? await getSparqLlama(llamaOptions) : await getSparqRpcLlama(llamaOptions);
         try {
+            let loadModel: ((options: LlamaModelOptions) => Promise<LlamaModel>) | undefined;
+            let placement: string | undefined;
+            if (servers != null) {
+                loadModel = (options) => loadModelOverRpc(llama, {...options, servers});
+                placement = `rpc, ${servers.length} server${servers.length === 1 ? "" : "s"}`;
+            } else if (args.gpus != null) {
+                const split = splitOverFirstGpus(args.gpus);
+                resolveGpuSplit(split, await llama.getGpuDeviceNames()); // names the GPUs missing before any load
+                loadModel = (options) => loadModelWithSplit(llama, {...options, split});
+                placement = `${llama.gpu}, ${args.gpus} GPU${args.gpus === 1 ? "" : "s"}`;
+            }
             for (const batch of batches) {
                 const result = await runGenerationBench({
                     llama, modelPath, contexts, modes, tokens: args.tg, repeat: args.repeat, threads: args.threads, batch,
-                    warmupTokens: args.warmup, seed: args.seed, layers: args.layers,
+                    warmupTokens: args.warmup, seed: args.seed, layers: args.layers, loadModel, placement,
                     onProgress: batches.length === 1 ? progress : (line) => progress(`batch ${batch}: ${line}`)
                 });
                 const base = args.out ?? path.join("bench", "results", `${result.createdAt.slice(0, 10)}-${result.model.name}`);
