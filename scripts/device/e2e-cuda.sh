@@ -2,10 +2,13 @@
 # On the GPU machine, in one go: the CUDA build of the addon (sm_90) while synthetic models of real
 # architectures are written, then `sparq bench` dense vs SparQ on the GPU for each model.
 # Here first: npm install, a build (vendor/ patched), then `bash ../shared/device/pack.sh` (with
-# ggml-vocab-llama-spm.gguf.xz as an extra file for llama2-7b's tokenizer); call the device tool with carry [".device"] and, e.g.,
+# ggml-vocab-llama-spm.gguf.xz as an extra file for llama2-7b's tokenizer, and
+# ../shared/data/wikitext-2-raw-test.txt for a perplexity check of the first model); call the device tool with carry [".device"] and, e.g.,
 #   bash scripts/device/e2e-cuda.sh "llama3-8b q4_0 4 8k,32k,128k 1" "llama2-7b f16 4 4k,16k,32k 1,8"
 # Each argument is one model: architecture, weight type, layers, depths, batch sizes. Results (bench
 # reports of every model, logs) come back as $OUT/e2e.tar.gz, the tables also in $OUT/tables.md.
+# PROFILE=1: instead of the benchmarks, GPU kernel time per mode (nsys) at the first depth and batch
+# of each model, one short run per mode, in $OUT/kernels.txt.
 set -uo pipefail
 started=$(date +%s)
 elapsed() { echo "[$(( $(date +%s) - started )) s] $*"; }
@@ -24,29 +27,64 @@ cd "$PWD/node_modules/node-llama-cpp/llama" && exec node "$PWD/node_modules/cmak
 EOS
 chmod +x /tmp/nodebin/npm
 results=/tmp/e2e && mkdir -p "$results"
+export PATH=$PATH:/usr/local/cuda/bin:$(ls -d /opt/nvidia/nsight-systems/*/bin 2>/dev/null | tail -1)
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$results/gpu.txt"
 node node_modules/typescript/bin/tsc -p . || exit 1
 elapsed "TypeScript compiled"
 
-# the models are written on the CPU while the addon compiles
+# the models are written on the CPU while the addon compiles, one after the other
 max_ctx() { local d n m=0; for d in ${1//,/ }; do n=${d%k}; [ "$d" != "$n" ] && n=$((n*1024)); [ "$n" -gt "$m" ] && m=$n; done; echo $m; }
-for spec in "$@"; do
-    read -r arch type layers depths batches <<<"$spec"
-    context=$(( $(max_ctx "$depths") + 1024 ))
-    node dist/cli/main.js models synth --arch "$arch" --type "$type" --layers "$layers" --context-length "$context" \
-        --out "/tmp/$arch-$type.gguf" > "$results/synth-$arch-$type.log" 2>&1 &
-done
-node dist/cli/main.js build --gpu cuda > "$results/build.log" 2>&1 || { tail -40 "$results/build.log"; exit 1; }
-elapsed "addon built"
-wait
-elapsed "models synthesized"
+synth() {
+    local arch type layers depths batches
+    read -r arch type layers depths batches <<<"$1"
+    node dist/cli/main.js models synth --arch "$arch" --type "$type" --layers "$layers" \
+        --context-length $(( $(max_ctx "$depths") + 1024 )) --out "/tmp/$arch-$type.gguf" > "$results/synth-$arch-$type.log" 2>&1 &&
+        touch "/tmp/$arch-$type.ready" || touch "/tmp/$arch-$type.failed"
+}
+# waits for a model; false (with its log) if it could not be written
+ready() {
+    while [ ! -f "/tmp/$1.ready" ] && [ ! -f "/tmp/$1.failed" ]; do sleep 2; done
+    [ -f "/tmp/$1.ready" ] || { tail -5 "$results/synth-$1.log"; return 1; }
+}
+save() { tar -czf "$OUT/e2e.tar.gz" -C "$results" .; }
+(for spec in "$@"; do synth "$spec"; done) &
+node dist/cli/main.js build --gpu cuda > "$results/build.log" 2>&1 || { tail -40 "$results/build.log"; save; exit 1; }
+elapsed "addon built"; save
+
+# the integrated path on this GPU first: r = d with k >= S must score like dense, 8x close to it
+if [ -f .device/wikitext-2-raw-test.txt ] && [ "${PROFILE:-0}" != 1 ]; then
+    read -r arch type _ <<<"$1"
+    ready "$arch-$type" && node dist/cli/main.js eval perplexity --model "/tmp/$arch-$type.gguf" --text .device/wikitext-2-raw-test.txt \
+        --settings dense,r128k4096,ratio:8 --ctx 1024 --prefill 256 --windows 1 --quiet --out "$results/eval" 2>&1 | tee "$OUT/eval.txt"
+    elapsed "eval done"; save
+fi
+
+# kernel time per name in one short run of one mode (prefill included: compare modes, not totals)
+profile() {
+    local name=$1 depth=$2 batch=$3 mode=$4
+    nsys profile -t cuda -o "/tmp/prof-$name-$mode" --force-overwrite true \
+        node dist/cli/main.js bench --model "/tmp/$name.gguf" --gpu cuda --ctx "$depth" --batch "$batch" \
+        --modes "$mode" --tg 64 --repeat 1 --warmup 0 --out "/tmp/prof-$name-$mode" > /dev/null 2>&1 || return 1
+    { echo "## $name, ctx $depth, batch $batch, $mode: 64 generated tokens (+2 rewind tokens) after the prefill"
+      grep -h "tg t/s\|^| $name" "/tmp/prof-$name-$mode/bench.md" | tail -1
+      nsys stats --report cuda_gpu_kern_sum --format csv "/tmp/prof-$name-$mode.nsys-rep" 2>/dev/null |
+        awk -F'","' 'NR > 1 { gsub(/"/, ""); printf "%10.1f us  %7d x  %s\n", $2/1000, $3, substr($9, 1, 110) }' | head -40
+      echo; } >> "$OUT/kernels.txt"
+}
 
 for spec in "$@"; do
     read -r arch type layers depths batches <<<"$spec"
     name="$arch-$type"
+    ready "$name" || continue
+    if [ "${PROFILE:-0}" = 1 ]; then
+        for mode in dense sparq:8; do profile "$name" "${depths%%,*}" "${batches%%,*}" "$mode" || echo "nsys failed for $mode"; done
+        elapsed "profile $name done"
+        continue
+    fi
+    elapsed "model $name ready"
     node dist/cli/main.js bench --model "/tmp/$name.gguf" --gpu cuda --ctx "$depths" --batch "$batches" \
         --modes dense,sparq:8,sparq:4 --tg 32 --repeat 2 --out "$results/$name" 2>&1 | tee "$results/bench-$name.log" | grep -v "filled"
     elapsed "bench $name done"
     find "$results/$name" -name bench.md -exec cat {} + >> "$OUT/tables.md"
-    tar -czf "$OUT/e2e.tar.gz" -C "$results" .
+    save
 done

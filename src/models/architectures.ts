@@ -5,8 +5,11 @@
  * compared directly with what llama.cpp logs when it loads a model.
  */
 
-/** The llama.cpp architectures the synthesizer can emit; both use the same tensor layout. */
-export type GgufArchitecture = "llama" | "qwen2";
+/**
+ * The llama.cpp architectures the synthesizer can emit: llama and qwen2 share one tensor layout;
+ * gemma2 adds norms after attention and the feed-forward block, and alternates sliding-window layers.
+ */
+export type GgufArchitecture = "llama" | "qwen2" | "gemma2";
 
 /** The dimensions that define a model's compute and memory footprint. */
 export interface ModelShape {
@@ -145,6 +148,23 @@ export const architectures = {
         vocab: "qwen2",
         attention_bias: true,
         tie_word_embeddings: false
+    },
+    "tiny-gemma2": {
+        // for tests of what SparQ refuses: every other layer attends through a sliding window
+        description: "Tiny Gemma 2 (sliding-window attention) for fast tests (not a real model)",
+        gguf_architecture: "gemma2",
+        n_layer: 2,
+        n_embd: 64,
+        n_head: 4,
+        n_head_kv: 2,
+        head_dim: 16,
+        n_ff: 128,
+        context_length: 2048,
+        rope_freq_base: 10_000,
+        rms_norm_eps: 1e-6,
+        vocab: "llama-spm",
+        attention_bias: false,
+        tie_word_embeddings: true
     }
 } as const satisfies Record<string, ModelArchitecture>;
 
@@ -197,8 +217,11 @@ export function validateArchitecture(architecture: ModelArchitecture): void {
             throw new Error(`Architecture field ${field} must be a positive integer, got ${value}`);
     }
 
-    if (architecture.gguf_architecture !== "llama" && architecture.gguf_architecture !== "qwen2")
-        throw new Error(`gguf_architecture must be "llama" or "qwen2", got "${architecture.gguf_architecture}"`);
+    if (!["llama", "qwen2", "gemma2"].includes(architecture.gguf_architecture))
+        throw new Error(`gguf_architecture must be "llama", "qwen2" or "gemma2", got "${architecture.gguf_architecture}"`);
+    // llama.cpp's gemma2 reads its output projection from token_embd
+    if (architecture.gguf_architecture === "gemma2" && !architecture.tie_word_embeddings)
+        throw new Error("gemma2 ties the output projection to the token embeddings: set tie_word_embeddings");
     if (architecture.n_head % architecture.n_head_kv !== 0)
         throw new Error(`n_head (${architecture.n_head}) must be a multiple of n_head_kv (${architecture.n_head_kv})`);
     // RoPE rotates pairs of head values

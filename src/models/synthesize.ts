@@ -199,7 +199,7 @@ export interface SyntheticTensor extends GgufTensorDescriptor {
 }
 
 /**
- * The tensors llama.cpp's `llama`/`qwen2` loaders expect, in file order, with ggml dimensions
+ * The tensors llama.cpp's `llama`/`qwen2`/`gemma2` loaders expect, in file order, with ggml dimensions
  * (row length first): e.g. `attn_q` is `[n_embd, n_head * head_dim]`.
  * Matrices get `tensorType`; 1-D tensors (norms, biases) are f32, as llama.cpp requires for norms.
  */
@@ -209,6 +209,7 @@ export function planTensors(
     const {n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff} = architecture;
     const queryWidth = n_head * head_dim;
     const keyValueWidth = n_head_kv * head_dim;
+    const gemma2 = architecture.gguf_architecture === "gemma2";
 
     const matrix = (name: string, rowLength: number, rowCount: number): SyntheticTensor => ({
         name, dimensions: [rowLength, rowCount], type: tensorType, initialization: "normal"
@@ -231,10 +232,14 @@ export function planTensors(
             tensors.push(bias(`${prefix}.attn_v.bias`, keyValueWidth));
         }
         tensors.push(matrix(`${prefix}.attn_output.weight`, queryWidth, n_embd));
+        if (gemma2)
+            tensors.push(norm(`${prefix}.post_attention_norm.weight`));
         tensors.push(norm(`${prefix}.ffn_norm.weight`));
         tensors.push(matrix(`${prefix}.ffn_gate.weight`, n_embd, n_ff));
         tensors.push(matrix(`${prefix}.ffn_up.weight`, n_embd, n_ff));
         tensors.push(matrix(`${prefix}.ffn_down.weight`, n_ff, n_embd));
+        if (gemma2)
+            tensors.push(norm(`${prefix}.post_ffw_norm.weight`));
     }
     tensors.push(norm("output_norm.weight"));
     if (!architecture.tie_word_embeddings)
@@ -290,7 +295,9 @@ function buildModelMetadata({architecture, architectureName, tensorType, seed, v
         u32(`${arch}.attention.value_length`, architecture.head_dim),
         u32(`${arch}.rope.dimension_count`, architecture.head_dim),
         f32(`${arch}.rope.freq_base`, architecture.rope_freq_base),
-        f32(`${arch}.attention.layer_norm_rms_epsilon`, architecture.rms_norm_eps)
+        f32(`${arch}.attention.layer_norm_rms_epsilon`, architecture.rms_norm_eps),
+        // gemma2: layers alternate between a sliding window of this many positions and full attention
+        ...(arch === "gemma2" ? [u32(`${arch}.attention.sliding_window`, 256)] : [])
     ];
 }
 

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The SparQ CUDA op on the GPU machine, in one go: build for sm_90, test-backend-ops SPARQ_ATTN_EXT
+# (CUDA vs CPU), bench-sparq-cuda (SparQ vs dense flash attention), compute-sanitizer memcheck, ncu
+# per-kernel times. Logs and summary.txt under $OUT; the GPU is named in gpu.txt and the summary.
+#
+# Here first, pack the patched vendor tree (about 11 MB) into the git-ignored .device-cuda/:
+#   mkdir -p .device-cuda
+#   git -C vendor/llama.cpp archive --format=tar sparq -- . ':!models' | xz -T2 -6 > .device-cuda/tree.tar.xz
+# then call the device tool with carry [".device-cuda"] and `bash scripts/device/op-cuda.sh`.
+# Env: PATCH_CU=1     build with .device-cuda/sparq-attn.cu instead of the tree's kernel file
+#      MAX_S=131072   largest S of the bench (from 4096, doubling)
+#      NCU=0          skip the ncu profile;  MULTI=1  also bench the multi-launch path (32k and below)
+#      STEPS=1        cycles per step of the fused kernel (GGML_CUDA_SPARQ_PROFILE=1)
+#      HOST_TEST=1    also build and run test-sparq-attn --quick (the CPU op, on the host's SIMD)
+#      LIMIT=550      seconds this script may use (later steps are skipped when time runs out)
+set -uo pipefail
+R=$(pwd)
+T0=$(date +%s)
+el() { echo $(( $(date +%s) - T0 )); }
+left() { echo $(( ${LIMIT:-550} - $(el) )); }
+say() { echo "[$(el) s] $*" | tee -a "$OUT/summary.txt"; }
+
+W=/tmp/sparq-op
+mkdir -p "$W" && cd "$W" || exit 1
+[ -f CMakeLists.txt ] || tar -xJf "$R/.device-cuda/tree.tar.xz" -C "$W" || exit 1
+[ -n "${PATCH_CU:-}" ] && cp "$R/.device-cuda/sparq-attn.cu" ggml/src/ggml-cuda/sparq-attn.cu
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,memory.used --format=csv > "$OUT/gpu.txt" 2>&1
+say "GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+
+if [ ! -f build/build.ninja ]; then
+  cmake -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_HTTPLIB=OFF -DGGML_NATIVE=ON > "$OUT/cmake.log" 2>&1 \
+    || { tail -30 "$OUT/cmake.log"; exit 1; }
+fi
+targets="test-backend-ops bench-sparq-cuda"
+[ "${HOST_TEST:-0}" = 1 ] && targets="$targets test-sparq-attn"
+timeout $(( $(left) - 120 )) cmake --build build --target $targets -j"$(nproc)" > "$OUT/build.log" 2>&1
+rc=$?
+say "build rc=$rc"
+[ $rc -ne 0 ] && { grep -E "error|FAILED" "$OUT/build.log" | head -20; tail -5 "$OUT/build.log"; exit 2; }
+
+timeout 170 ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 > "$OUT/test.log" 2>&1
+say "test rc=$? cases OK: $(grep -ac ': .*OK' "$OUT/test.log"), FAIL: $(grep -ac 'FAIL' "$OUT/test.log")"
+grep -aE "tests passed" "$OUT/test.log" | tail -1 | tee -a "$OUT/summary.txt"
+grep -a "FAIL" "$OUT/test.log" | head -10
+
+timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench.log" 2>&1
+say "bench rc=$?"
+grep -v warmup "$OUT/bench.log" | tee -a "$OUT/summary.txt"
+
+if [ "$(left)" -gt 70 ]; then
+  CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  timeout 60 "$CS" --tool memcheck --leak-check no ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 \
+    -p "^d=(64|128),n_kv=(7|1000|4096)," > "$OUT/memcheck.log" 2>&1
+  say "memcheck rc=$? $(grep -aE 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1) $(grep -aE 'tests passed' "$OUT/memcheck.log" | tail -1)"
+fi
+
+if [ "${HOST_TEST:-0}" = 1 ]; then
+  timeout 60 ./build/bin/test-sparq-attn --quick > "$OUT/test-sparq-attn.log" 2>&1
+  say "test-sparq-attn rc=$? $(tail -1 "$OUT/test-sparq-attn.log")"
+fi
+
+if [ "${MULTI:-0}" = 1 ] && [ "$(left)" -gt 60 ]; then
+  GGML_CUDA_SPARQ_MULTI=1 timeout 50 ./build/bin/bench-sparq-cuda 32768 CUDA0 > "$OUT/bench-multi.log" 2>&1
+  say "bench, multi-launch path: rc=$?"
+  grep -v warmup "$OUT/bench-multi.log" | tail -n +4 | tee -a "$OUT/summary.txt"
+fi
+
+# per-kernel device times (ncu: caches flushed, base clocks): the first SparQ launches of a bench at
+# one S are its 8x op (multi-launch path: its kernels in order), the first flash_attn ones dense
+NCUB=/usr/local/cuda/bin/ncu
+prof() { # S kernel-regex count
+  [ "${NCU:-1}" = 0 ] || [ "$(left)" -lt 45 ] && return
+  timeout 40 "$NCUB" --kernel-name regex:"$2" --launch-count $3 --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+    ./build/bin/bench-sparq-cuda $1 CUDA0 $1 > "$OUT/ncu_$1_$2.log" 2>&1
+  say "ncu S=$1 $2 rc=$?"
+  grep -aE "^  [a-zA-Z_].*\(|gpu__time|dram__" "$OUT/ncu_$1_$2.log" | sed -E 's/\(.*\) \(/ (/; s/, Context.*//' \
+    | cut -c1-90 | paste - - - | tee -a "$OUT/summary.txt"
+}
+prof 32768 sq_ 4
+prof 32768 flash_attn 2
+prof 131072 sq_ 5
+
+# cycles of the fused kernel's steps (printed by CTA 0 and the last CTA of the first unit)
+if [ "${STEPS:-0}" = 1 ]; then
+  for S in 4096 32768; do
+    [ "$(left)" -lt 25 ] && break
+    GGML_CUDA_SPARQ_PROFILE=1 GGML_CUDA_SPARQ_VERBOSE=1 timeout 20 ./build/bin/bench-sparq-cuda $S CUDA0 $S 2>&1 \
+      | grep -a -m 9 "sqprof\|sparq fused" | tee -a "$OUT/summary.txt"
+  done
+fi
+say "done"
+# the tool brings back few files: the logs go in one archive
+cd "$OUT" && tar -czf /tmp/sparq-op-logs.tar.gz --exclude=summary.txt . && find . -type f ! -name summary.txt -delete \
+  && mv /tmp/sparq-op-logs.tar.gz logs.tar.gz
