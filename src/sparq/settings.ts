@@ -27,6 +27,11 @@ export type SparqSettings = {
      * context, for the memory of one more K cache over the SparQ layers.
      */
     storeKTwice?: boolean,
+    /**
+     * KV length below which decode steps stay dense attention (default 0: SparQ at every length).
+     * Where the op does not beat dense attention, e.g. on a GPU below about 32k (bench/results).
+     */
+    denseBelow?: number,
     /** Layers that use SparQ (default all). */
     layers?: SparqLayerSelection
 };
@@ -46,6 +51,7 @@ export type NativeSparqParams = {
     kMin: number,
     l: number,
     flags: number,
+    denseBelow: number,
     layers: boolean[]
 };
 
@@ -104,7 +110,7 @@ export function parseLayerSelection(selection: SparqLayerSelection | undefined, 
 
 /** Validates settings against a model and turns them into the native parameters. */
 export function resolveSparqSettings(settings: SparqSettings, model: SparqModelShape): NativeSparqParams {
-    const {ratio, r, k, kMin = defaultKMin, l, meanRealloc = true, gqa = "shared", storeKTwice = true} = settings;
+    const {ratio, r, k, kMin = defaultKMin, l, meanRealloc = true, gqa = "shared", storeKTwice = true, denseBelow = 0} = settings;
     if (typeof storeKTwice !== "boolean")
         throw new SparqSettingsError("storeKTwice", `${String(storeKTwice)} must be true or false`);
     if (gqa !== "shared" && gqa !== "per-head")
@@ -123,6 +129,8 @@ export function resolveSparqSettings(settings: SparqSettings, model: SparqModelS
         throw new SparqSettingsError("kMin", `${kMin} must be an integer >= 1`);
     if (l !== undefined && (!isInteger(l) || l < 0 || (k !== undefined && l > k)))
         throw new SparqSettingsError("l", `${l} must be an integer in [0, k]`);
+    if (!isInteger(denseBelow) || denseBelow < 0)
+        throw new SparqSettingsError("denseBelow", `${denseBelow} must be an integer >= 0`);
     return {
         enabled: true,
         ratio: ratio ?? 0,
@@ -132,6 +140,7 @@ export function resolveSparqSettings(settings: SparqSettings, model: SparqModelS
         l: l ?? -1,
         flags: (meanRealloc ? sparqFlags.meanRealloc : 0) | (gqa === "per-head" ? sparqFlags.gqaPerHead : 0) |
             (storeKTwice ? sparqFlags.storeKTwice : 0),
+        denseBelow,
         layers: parseLayerSelection(settings.layers, model.layerCount)
     };
 }

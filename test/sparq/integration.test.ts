@@ -86,6 +86,24 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
         }
     });
 
+    it("stays dense below denseBelow and switches to SparQ once the KV length reaches it", async () => {
+        const context = await createSparqContext(model, {contextSize: 1024, sparq: {ratio: 8, denseBelow: 512}, threads: 2});
+        try {
+            const sequence = context.getSequence();
+            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 240));
+            const step = async (from: number, count: number) => {
+                for (const token of tokens.slice(from, from + count))
+                    await sequence.evaluateWithoutGeneratingNewTokens([token]);
+                return getSparq(context).layers[0]!.opCount;
+            };
+            // KV views are padded to 256 cells: 256 while the sequence holds <= 256 tokens, 512 beyond
+            expect(await step(240, 16)).toBe(0);
+            expect(await step(256, 8)).toBe(8);
+        } finally {
+            await context.dispose();
+        }
+    });
+
     it("applies new settings at the next step of a running sequence (no stale graph is reused)", async () => {
         const context = await createSparqContext(model, {contextSize: 512, threads: 2});
         try {

@@ -52,6 +52,7 @@ describe("settings validation", () => {
         [{r: 8, k: 16, l: 17}, "l", /in \[0, k\]/],
         [{ratio: 8, gqa: "sometimes"}, "gqa", /neither/],
         [{ratio: 8, storeKTwice: "yes"}, "storeKTwice", /must be true or false/],
+        [{ratio: 8, denseBelow: -1}, "denseBelow", /-1 must be an integer >= 0/],
         [{ratio: 8, layers: [30]}, "layers", /layer 30 does not exist/]
     ] as const)("rejects %j naming %s", (settings, setting, message) => {
         const error = errorOf(() => resolveSparqSettings(settings as never, model));
@@ -61,7 +62,7 @@ describe("settings validation", () => {
 
     it("turns valid settings into native parameters", () => {
         expect(resolveSparqSettings({ratio: 8, layers: "28-"}, model)).toEqual({
-            enabled: true, ratio: 8, r: 0, k: 0, kMin: 32, l: -1, flags: sparqFlags.meanRealloc | sparqFlags.storeKTwice,
+            enabled: true, ratio: 8, r: 0, k: 0, kMin: 32, l: -1, flags: sparqFlags.meanRealloc | sparqFlags.storeKTwice, denseBelow: 0,
             layers: [...new Array(28).fill(false), true, true]
         });
         const absolute = resolveSparqSettings({r: 16, k: 128, l: 0, meanRealloc: false, gqa: "per-head", storeKTwice: false}, model);
