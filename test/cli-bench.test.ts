@@ -59,6 +59,7 @@ describe("sparq bench: flag validation", () => {
         ["--gpus on the CPU", ["--gpus", "2"], /--gpus needs --gpu cuda/],
         ["a bad GPU count", ["--gpu", "cuda", "--gpus", "0"], /--gpus must be an integer >= 1, got 0/],
         ["--gpus with --rpc", ["--gpu", "cuda", "--gpus", "2", "--rpc", "127.0.0.1:50052"], /give --gpus or --rpc, not both/],
+        ["a bad --dense-below", ["--dense-below", "lots"], /--dense-below "lots" is not a token count/],
         ["a bad RPC endpoint", ["--rpc", "127.0.0.1:50052,nowhere"], /"nowhere" is not a host:port RPC endpoint/],
         ["an unknown flag", ["--turbo"], /Unknown argument/i]
     ])("rejects %s", async (_, flags, message) => {
@@ -182,6 +183,21 @@ describe("sparq bench end to end (tiny-llama)", () => {
         }
         expect(await fs.readFile(path.join(out, "bench.md"), "utf8")).toMatch(/\| tiny \| cpu \| 2 \| 512 \| sparq:4 \|/);
         expect(await fs.readFile(path.join(out, "bench.svg"), "utf8")).toMatch(/^<svg [^]*sparq:4/);
+    });
+
+    it("keeps SparQ modes dense below --dense-below, and counts only the steps that ran SparQ", async () => {
+        const out = path.join(temp.dir, "bench-dense-below");
+        await run([
+            "bench", "-m", tiny, "--ctx", "256,512", "--tg", "4", "--repeat", "1", "--modes", "dense,sparq:4", "--dense-below", "768",
+            "--threads", "2", "--out", out
+        ]);
+        const result = validateBenchResult(JSON.parse(await fs.readFile(path.join(out, "bench.json"), "utf8")));
+        const rows = result.results.filter((row) => row.mode === "sparq:4");
+        // KV views: 512 cells at depth 256 (dense: below 768), 768 at depth 512 (SparQ)
+        expect(rows.map((row) => row.sparqOps!.layers[0]!.opCount)).toEqual([0, 4]);
+        expect(rows.map((row) => row.sparq)).toEqual([{ratio: 4, denseBelow: 768}, {ratio: 4, denseBelow: 768}]);
+        expect(rows[0]!.idealSpeedup).toBe(1);
+        expect(rows[1]!.idealSpeedup).toBeGreaterThan(1);
     });
 
     it("decodes several sequences together, one report per batch size", async () => {

@@ -7,6 +7,7 @@
 #   bash scripts/device/e2e-cuda.sh "llama3-8b q4_0 4 8k,32k,128k 1" "llama2-7b f16 4 4k,16k,32k 1,8"
 # Each argument is one model: architecture, weight type, layers, depths, batch sizes. Results (bench
 # reports of every model, logs) come back as $OUT/e2e.tar.gz, the tables also in $OUT/tables.md.
+# DENSE_BELOW=32k: SparQ modes stay dense attention below that KV length (sparq bench --dense-below).
 # PROFILE=1: instead of the benchmarks, GPU kernel time per mode (nsys) at the first depth and batch
 # of each model, one short run per mode, in $OUT/kernels.txt.
 set -uo pipefail
@@ -82,7 +83,7 @@ for spec in "$@"; do
         continue
     fi
     elapsed "model $name ready"
-    node dist/cli/main.js bench --model "/tmp/$name.gguf" --gpu cuda --ctx "$depths" --batch "$batches" \
+    node dist/cli/main.js bench --model "/tmp/$name.gguf" --gpu cuda --ctx "$depths" --batch "$batches" ${DENSE_BELOW:+--dense-below "$DENSE_BELOW"} \
         --modes dense,sparq:8,sparq:4 --tg 32 --repeat 2 --out "$results/$name" 2>&1 | tee "$results/bench-$name.log" | grep -v "filled"
     elapsed "bench $name done"
     find "$results/$name" -name bench.md -exec cat {} + >> "$OUT/tables.md"

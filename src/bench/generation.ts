@@ -199,6 +199,10 @@ async function runMode(
 ): Promise<{tokensPerSecond: number, ops: number[]}> {
     setSparq(context, mode.sparq);
     await Promise.all(sequences.map((sequence) => rewind(sequence, stream, depth)));
+    // steps at a KV view below denseBelow run dense attention: step i attends depth + i + 1 positions
+    const denseBelow = mode.sparq === false ? 0 : mode.sparq.denseBelow ?? 0;
+    const sparqSteps = Array.from({length: tokens}, (_, i) => kvViewLength(depth + i + 1, context.contextSize))
+        .filter((nKv) => nKv >= denseBelow).length;
     const before = opCounts(context);
     const started = performance.now();
     await Promise.all(sequences.map((sequence) => decodeFixedTokens(sequence, stream.slice(depth, depth + tokens))));
@@ -206,7 +210,7 @@ async function runMode(
     const ops = opCounts(context).map((count, i) => count - before[i]!);
 
     const enabled = mode.sparq === false ? ops.map(() => false) : getSparq(context).layers.map((layer) => layer.enabled);
-    verifySparqRan({mode: mode.label, depth, steps: tokens, batch: sequences.length, ops, enabled});
+    verifySparqRan({mode: mode.label, depth, steps: sparqSteps, batch: sequences.length, ops, enabled});
     return {tokensPerSecond: sequences.length * tokens / seconds, ops};
 }
 
@@ -273,10 +277,11 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                         await runMode(context, sequences, stream, depth, Math.min(warmupTokens, tokens), mode);
                     else
                         setSparq(context, mode.sparq);
+                    const denseBelow = mode.sparq === false ? 0 : mode.sparq.denseBelow ?? 0;
                     const layersAt = mode.sparq === false
                         ? null
                         : (nKv: number): LayerSelection[] => getSparq(context, nKv).layers
-                            .map((layer) => (layer.enabled ? {r: layer.r!, k: layer.k!} : null));
+                            .map((layer) => (layer.enabled && nKv >= denseBelow ? {r: layer.r!, k: layer.k!} : null));
                     const modeBytes = meanGenerationAttentionBytes(shape, {depth, tokens, contextSize: context.contextSize, layersAt});
                     bytes.set(mode.label, modeBytes);
                     if (mode.sparq !== false)

@@ -185,7 +185,7 @@ const rowCheck = object({
     idealSpeedup: positive,
     fractionOfIdeal: nullable(positive),
     sparqOps: nullable(object({
-        decodeSteps: posInt,
+        decodeSteps: int,
         layers: arrayOf(object({
             layer: int, enabled: bool, r: optional(posInt), k: optional(posInt), l: optional(int), opCount: int
         }))

@@ -1,7 +1,7 @@
 import path from "node:path";
 import type {CommandModule} from "yargs";
 import {checkBenchPlan, readBenchModelInfo, runGenerationBench} from "../../bench/generation.js";
-import {parseModes, parsePositiveIntegerList, parseTokenCountList} from "../../bench/options.js";
+import {parseModes, parsePositiveIntegerList, parseTokenCount, parseTokenCountList} from "../../bench/options.js";
 import {formatBenchTable, writeBenchReport} from "../../bench/report.js";
 import {parseGpuBackend} from "../../build/toolchain.js";
 import type {LlamaModel, LlamaModelOptions} from "node-llama-cpp";
@@ -13,7 +13,7 @@ import {createBuildProgressPrinter} from "../progress.js";
 
 type BenchArgs = {
     model?: string, ctx: string, modes: string, layers?: string, batch: string, repeat: number, tg: number,
-    warmup: number, threads?: number, gpu: string, gpus?: number, rpc?: string, seed: number, out?: string
+    warmup: number, threads?: number, gpu: string, gpus?: number, rpc?: string, denseBelow?: string, seed: number, out?: string
 };
 
 const minDepth = 16;
@@ -26,6 +26,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         .option("ctx", {type: "string", default: "1k,4k", describe: "Context depths: tokens in the cache when generation starts (k = 1024); depth + --tg must fit the model's training context"})
         .option("modes", {type: "string", default: "dense,sparq:8,sparq:4", describe: "dense, sparq:RATIO (r = d/RATIO, k = max(32, S/(2 RATIO))) or sparq:R,K (absolute)"})
         .option("layers", {type: "string", describe: "Layers SparQ modes use, e.g. 2- (default all)"})
+        .option("dense-below", {type: "string", describe: "SparQ modes run dense attention at KV lengths below this, e.g. 32k (the denseBelow setting)"})
         .option("batch", {type: "string", default: "1", describe: "Sequences decoded together, e.g. 1,8: one run per value, each sequence holding the depth (one folder per value under --out when several)"})
         .option("repeat", {type: "number", default: 3, describe: "Rounds over all modes (mode order rotated each round)"})
         .option("tg", {type: "number", default: 32, describe: "Tokens generated per timed run"})
@@ -39,6 +40,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         .check((args) => {
             parseTokenCountList(args.ctx, "--ctx", minDepth);
             parseModes(args.modes, "--modes", args.layers);
+            if (args.denseBelow != null)
+                parseTokenCount(String(args.denseBelow), "--dense-below", 0);
             parsePositiveIntegerList(args.batch, "--batch");
             if (!Number.isInteger(args.repeat) || args.repeat < 1)
                 throw new Error(`--repeat must be an integer >= 1, got ${args.repeat}`);
@@ -68,7 +71,9 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         .example("$0 models synth --arch llama3-8b --type q8_0 --out /tmp/l3.gguf && $0 bench -m /tmp/l3.gguf --ctx 4k,16k,32k", "a random-weight model of a real shape"),
     handler: async (args) => {
         const contexts = parseTokenCountList(args.ctx, "--ctx", minDepth);
-        const modes = parseModes(args.modes, "--modes", args.layers);
+        const denseBelow = args.denseBelow == null ? undefined : parseTokenCount(args.denseBelow, "--dense-below", 0);
+        const modes = parseModes(args.modes, "--modes", args.layers)
+            .map((mode) => (mode.sparq === false || denseBelow === undefined ? mode : {...mode, sparq: {...mode.sparq, denseBelow}}));
         const batches = parsePositiveIntegerList(args.batch, "--batch");
         const gpu = parseGpuBackend(args.gpu);
         const modelPath = await resolveModel(chooseModel(args.model));
