@@ -9,6 +9,20 @@ import {gutenberg, wikitext} from "../helpers.js";
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
+/** Decodes one token: the next-token logits, by token id. */
+async function stepLogits(sequence: LlamaContextSequence, token: Token): Promise<Float32Array> {
+    const [result] = await sequence.controlledEvaluate([[token, {generateNext: {logits: true}}]]);
+    return Float32Array.from([...result!.next.logits!.entries()].sort((a, b) => a[0] - b[0]).map(([, logit]) => logit));
+}
+
+/** Decodes `input` one token per step: each step's next-token logits. */
+async function stepsLogits(sequence: LlamaContextSequence, input: readonly Token[]): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    for (const token of input)
+        out.push(await stepLogits(sequence, token));
+    return out;
+}
+
 describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", () => {
     let llama: Llama;
     let model: LlamaModel;
@@ -92,8 +106,7 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
             const sequence = context.getSequence();
             await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 240));
             const step = async (from: number, count: number) => {
-                for (const token of tokens.slice(from, from + count))
-                    await sequence.evaluateWithoutGeneratingNewTokens([token]);
+                await stepsLogits(sequence, tokens.slice(from, from + count));
                 return getSparq(context).layers[0]!.opCount;
             };
             // KV views are padded to 256 cells: 256 while the sequence holds <= 256 tokens, 512 beyond
@@ -110,8 +123,7 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
             const sequence = context.getSequence();
             await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 64));
             const steps = async (from: number) => {
-                for (const token of tokens.slice(from, from + 8))
-                    await sequence.evaluateWithoutGeneratingNewTokens([token]);
+                await stepsLogits(sequence, tokens.slice(from, from + 8));
                 return getSparq(context).layers.map((layer) => layer.opCount);
             };
             expect(await steps(64)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
@@ -131,20 +143,12 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
         const context = await createSparqContext(model, {contextSize: 1024, sparq: {ratio: 8, kMin: 8}, threads: 2});
         try {
             const sequence = context.getSequence();
-            const stepLogits = async (input: Token[]) => {
-                const out: Float32Array[] = [];
-                for (const token of input) {
-                    const [step] = await sequence.controlledEvaluate([[token, {generateNext: {logits: true}}]]);
-                    out.push(Float32Array.from([...step!.next.logits!.entries()].sort((a, b) => a[0] - b[0]).map(([, logit]) => logit)));
-                }
-                return out;
-            };
             await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 300));
             const tail = tokens.slice(300, 340);
-            const first = await stepLogits(tail);
+            const first = await stepsLogits(sequence, tail);
             // remove the 40 tokens just decoded (seq_rm), then decode them again at the same positions
             await sequence.eraseContextTokenRanges([{start: 300, end: 340}]);
-            const again = await stepLogits(tail);
+            const again = await stepsLogits(sequence, tail);
             const rel = again.map((l, i) => maxRelativeDifference(first[i]!, l));
             console.log(`after removing 40 cells: max relative logit difference on re-decoding ${Math.max(...rel).toExponential(2)}`);
             expect(Math.max(...rel)).toBeLessThan(1e-5);
@@ -159,21 +163,13 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
             const context = await createSparqContext(model, {contextSize: 1024, threads: 2});
             try {
                 const sequence = context.getSequence();
-                const out: Float32Array[] = [];
-                const step = async (token: Token) => {
-                    const [result] = await sequence.controlledEvaluate([[token, {generateNext: {logits: true}}]]);
-                    out.push(Float32Array.from([...result!.next.logits!.entries()].sort((a, b) => a[0] - b[0]).map(([, logit]) => logit)));
-                };
                 await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 400));
                 setSparq(context, {ratio: 8, kMin: 8, storeKTwice}); // the copy is built from the filled cache
-                for (const token of tokens.slice(400, 416))
-                    await step(token);
+                const out = await stepsLogits(sequence, tokens.slice(400, 416));
                 await sequence.eraseContextTokenRanges([{start: 408, end: 416}]); // removal at the end
-                for (const token of tokens.slice(416, 424))
-                    await step(token);
+                out.push(...await stepsLogits(sequence, tokens.slice(416, 424)));
                 await sequence.eraseContextTokenRanges([{start: 50, end: 90}]); // removal inside: later keys are shifted
-                for (const token of tokens.slice(424, 440))
-                    await step(token);
+                out.push(...await stepsLogits(sequence, tokens.slice(424, 440)));
                 return {out, memorySize: getSparq(context).memorySize, opCount: getSparq(context).layers[0]!.opCount};
             } finally {
                 await context.dispose();
@@ -200,8 +196,7 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
             const out: Float32Array[][] = sequences.map(() => []);
             for (let step = 0; step < tails[0]!.length; step++)
                 await Promise.all(sequences.map(async (sequence, i) => {
-                    const [result] = await sequence.controlledEvaluate([[tails[i]![step]!, {generateNext: {logits: true}}]]);
-                    out[i]!.push(Float32Array.from([...result!.next.logits!.entries()].sort((a, b) => a[0] - b[0]).map(([, logit]) => logit)));
+                    out[i]!.push(await stepLogits(sequence, tails[i]![step]!));
                 }));
             return out;
         };
@@ -220,12 +215,7 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
             try {
                 const sequence = context.getSequence();
                 await sequence.evaluateWithoutGeneratingNewTokens(prompts[i]!);
-                const own: Float32Array[] = [];
-                for (const token of tails[i]!) {
-                    const [result] = await sequence.controlledEvaluate([[token, {generateNext: {logits: true}}]]);
-                    own.push(Float32Array.from([...result!.next.logits!.entries()].sort((a, b) => a[0] - b[0]).map(([, logit]) => logit)));
-                }
-                alone.push(own);
+                alone.push(await stepsLogits(sequence, tails[i]!));
             } finally {
                 await context.dispose();
             }
