@@ -190,6 +190,11 @@ export function verifySparqRan({mode, depth, steps, batch = 1, ops, enabled}: {
         throw new Error(`mode ${mode} enables SparQ in no layer`);
 }
 
+/** KV length below which a mode's decode steps run dense attention (0: SparQ at every length). */
+function denseBelowOf(mode: BenchMode): number {
+    return mode.sparq === false ? 0 : mode.sparq.denseBelow ?? 0;
+}
+
 /**
  * Runs `mode` for `tokens` tokens per sequence from `depth`, all sequences together: returns the
  * tokens/sec of all sequences and the op counts it added per layer.
@@ -200,9 +205,8 @@ async function runMode(
     setSparq(context, mode.sparq);
     await Promise.all(sequences.map((sequence) => rewind(sequence, stream, depth)));
     // steps at a KV view below denseBelow run dense attention: step i attends depth + i + 1 positions
-    const denseBelow = mode.sparq === false ? 0 : mode.sparq.denseBelow ?? 0;
     const sparqSteps = Array.from({length: tokens}, (_, i) => kvViewLength(depth + i + 1, context.contextSize))
-        .filter((nKv) => nKv >= denseBelow).length;
+        .filter((nKv) => nKv >= denseBelowOf(mode)).length;
     const before = opCounts(context);
     const started = performance.now();
     await Promise.all(sequences.map((sequence) => decodeFixedTokens(sequence, stream.slice(depth, depth + tokens))));
@@ -277,11 +281,10 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                         await runMode(context, sequences, stream, depth, Math.min(warmupTokens, tokens), mode);
                     else
                         setSparq(context, mode.sparq);
-                    const denseBelow = mode.sparq === false ? 0 : mode.sparq.denseBelow ?? 0;
                     const layersAt = mode.sparq === false
                         ? null
                         : (nKv: number): LayerSelection[] => getSparq(context, nKv).layers
-                            .map((layer) => (layer.enabled && nKv >= denseBelow ? {r: layer.r!, k: layer.k!} : null));
+                            .map((layer) => (layer.enabled && nKv >= denseBelowOf(mode) ? {r: layer.r!, k: layer.k!} : null));
                     const modeBytes = meanGenerationAttentionBytes(shape, {depth, tokens, contextSize: context.contextSize, layersAt});
                     bytes.set(mode.label, modeBytes);
                     if (mode.sparq !== false)
