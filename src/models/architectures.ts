@@ -65,18 +65,15 @@ export const customArchitectureDefaults = {
 /** A fully explicit architecture: the shape is required, the rest defaults to {@link customArchitectureDefaults}. */
 export type CustomArchitecture = ModelShape & Partial<Omit<ModelArchitecture, keyof ModelShape>>;
 
+/** The shape of the tiny test models: 2 layers, 4/2 heads of 16. */
+const tinyShape = {n_layer: 2, n_embd: 64, n_head: 4, n_head_kv: 2, head_dim: 16, n_ff: 128, context_length: 2048} as const;
+
 /** The named architectures. Context lengths are long on purpose: these models exist to benchmark attention. */
 export const architectures = {
     "tiny-llama": {
         description: "Tiny GQA llama for fast tests (not a real model)",
         gguf_architecture: "llama",
-        n_layer: 2,
-        n_embd: 64,
-        n_head: 4,
-        n_head_kv: 2,
-        head_dim: 16,
-        n_ff: 128,
-        context_length: 2048,
+        ...tinyShape,
         rope_freq_base: 10_000,
         rms_norm_eps: 1e-5,
         // the SentencePiece vocab has 32000 tokens (vs 128256 for llama-bpe), which keeps test files small
@@ -153,13 +150,7 @@ export const architectures = {
         // for tests of what SparQ refuses: every other layer attends through a sliding window
         description: "Tiny Gemma 2 (sliding-window attention) for fast tests (not a real model)",
         gguf_architecture: "gemma2",
-        n_layer: 2,
-        n_embd: 64,
-        n_head: 4,
-        n_head_kv: 2,
-        head_dim: 16,
-        n_ff: 128,
-        context_length: 2048,
+        ...tinyShape,
         rope_freq_base: 10_000,
         rms_norm_eps: 1e-6,
         vocab: "llama-spm",
