@@ -34,13 +34,16 @@ node node_modules/typescript/bin/tsc -p . || exit 1
 elapsed "TypeScript compiled"
 
 # the models are written on the CPU while the addon compiles, one after the other
+# one file per architecture, weight type and layer count, e.g. llama3-8b-q4_0-32l
+model_name() { echo "$1-$2-$3l"; }
 max_ctx() { local d n m=0; for d in ${1//,/ }; do n=${d%k}; [ "$d" != "$n" ] && n=$((n*1024)); [ "$n" -gt "$m" ] && m=$n; done; echo $m; }
 synth() {
     local arch type layers depths batches
     read -r arch type layers depths batches <<<"$1"
     node dist/cli/main.js models synth --arch "$arch" --type "$type" --layers "$layers" \
-        --context-length $(( $(max_ctx "$depths") + 1024 )) --out "/tmp/$arch-$type.gguf" > "$results/synth-$arch-$type.log" 2>&1 &&
-        touch "/tmp/$arch-$type.ready" || touch "/tmp/$arch-$type.failed"
+        --context-length $(( $(max_ctx "$depths") + 1024 )) --out "/tmp/$(model_name "$arch" "$type" "$layers").gguf" \
+        > "$results/synth-$(model_name "$arch" "$type" "$layers").log" 2>&1 &&
+        touch "/tmp/$(model_name "$arch" "$type" "$layers").ready" || touch "/tmp/$(model_name "$arch" "$type" "$layers").failed"
 }
 # waits for a model; false (with its log) if it could not be written
 ready() {
@@ -54,8 +57,8 @@ elapsed "addon built"; save
 
 # the integrated path on this GPU first: r = d with k >= S must score like dense, 8x close to it
 if [ -f .device/wikitext-2-raw-test.txt ] && [ "${PROFILE:-0}" != 1 ]; then
-    read -r arch type _ <<<"$1"
-    ready "$arch-$type" && node dist/cli/main.js eval perplexity --model "/tmp/$arch-$type.gguf" --text .device/wikitext-2-raw-test.txt \
+    read -r arch type layers _ <<<"$1"
+    ready "$(model_name "$arch" "$type" "$layers")" && node dist/cli/main.js eval perplexity --model "/tmp/$(model_name "$arch" "$type" "$layers").gguf" --text .device/wikitext-2-raw-test.txt \
         --settings dense,r128k4096,ratio:8 --ctx 1024 --prefill 256 --windows 1 --quiet --out "$results/eval" 2>&1 | tee "$OUT/eval.txt"
     elapsed "eval done"; save
 fi
@@ -75,7 +78,7 @@ profile() {
 
 for spec in "$@"; do
     read -r arch type layers depths batches <<<"$spec"
-    name="$arch-$type"
+    name=$(model_name "$arch" "$type" "$layers")
     ready "$name" || continue
     if [ "${PROFILE:-0}" = 1 ]; then
         for mode in dense sparq:8; do profile "$name" "${depths%%,*}" "${batches%%,*}" "$mode" || echo "nsys failed for $mode"; done
