@@ -12,6 +12,7 @@
 #      NCU=0          skip the ncu profile;  MULTI=1  also bench the multi-launch path (32k and below)
 #      STEPS=1        cycles per step of the fused kernel (GGML_CUDA_SPARQ_PROFILE=1)
 #      HOST_TEST=1    also build and run test-sparq-attn --quick (the CPU op, on the host's SIMD)
+#      BATCH=8        also bench B sequences decoded together (one KV stream each), S = 4k..32k
 #      LIMIT=550      seconds this script may use (later steps are skipped when time runs out)
 set -uo pipefail
 R=$(pwd)
@@ -48,6 +49,12 @@ grep -a "FAIL" "$OUT/test.log" | head -10
 timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench.log" 2>&1
 say "bench rc=$?"
 grep -v warmup "$OUT/bench.log" | tee -a "$OUT/summary.txt"
+
+if [ -n "${BATCH:-}" ] && [ "$(left)" -gt 90 ]; then
+  timeout 60 ./build/bin/bench-sparq-cuda 32768 CUDA0 4096 "$BATCH" > "$OUT/bench-batch.log" 2>&1
+  say "bench, batch $BATCH: rc=$?"
+  grep -v warmup "$OUT/bench-batch.log" | tail -n +4 | tee -a "$OUT/summary.txt"
+fi
 
 if [ "$(left)" -gt 70 ]; then
   CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
