@@ -38,12 +38,12 @@ elapsed "TypeScript compiled"
 model_name() { echo "$1-$2-$3l"; }
 max_ctx() { local d n m=0; for d in ${1//,/ }; do n=${d%k}; [ "$d" != "$n" ] && n=$((n*1024)); [ "$n" -gt "$m" ] && m=$n; done; echo $m; }
 synth() {
-    local arch type layers depths batches
+    local arch type layers depths batches name
     read -r arch type layers depths batches <<<"$1"
+    name=$(model_name "$arch" "$type" "$layers")
     node dist/cli/main.js models synth --arch "$arch" --type "$type" --layers "$layers" \
-        --context-length $(( $(max_ctx "$depths") + 1024 )) --out "/tmp/$(model_name "$arch" "$type" "$layers").gguf" \
-        > "$results/synth-$(model_name "$arch" "$type" "$layers").log" 2>&1 &&
-        touch "/tmp/$(model_name "$arch" "$type" "$layers").ready" || touch "/tmp/$(model_name "$arch" "$type" "$layers").failed"
+        --context-length $(( $(max_ctx "$depths") + 1024 )) --out "/tmp/$name.gguf" > "$results/synth-$name.log" 2>&1 &&
+        touch "/tmp/$name.ready" || touch "/tmp/$name.failed"
 }
 # waits for a model; false (with its log) if it could not be written
 ready() {
@@ -58,7 +58,8 @@ elapsed "addon built"; save
 # the integrated path on this GPU first: r = d with k >= S must score like dense, 8x close to it
 if [ -f .device/wikitext-2-raw-test.txt ] && [ "${PROFILE:-0}" != 1 ]; then
     read -r arch type layers _ <<<"$1"
-    ready "$(model_name "$arch" "$type" "$layers")" && node dist/cli/main.js eval perplexity --model "/tmp/$(model_name "$arch" "$type" "$layers").gguf" --text .device/wikitext-2-raw-test.txt \
+    name=$(model_name "$arch" "$type" "$layers")
+    ready "$name" && node dist/cli/main.js eval perplexity --model "/tmp/$name.gguf" --text .device/wikitext-2-raw-test.txt \
         --settings dense,r128k4096,ratio:8 --ctx 1024 --prefill 256 --windows 1 --quiet --out "$results/eval" 2>&1 | tee "$OUT/eval.txt"
     elapsed "eval done"; save
 fi

@@ -12,7 +12,7 @@
 #      NCU=0          skip the ncu profile;  MULTI=1  also bench the multi-launch path (32k and below)
 #      STEPS=1        cycles per step of the fused kernel (GGML_CUDA_SPARQ_PROFILE=1)
 #      HOST_TEST=1    also build and run test-sparq-attn --quick (the CPU op, on the host's SIMD)
-#      BATCH=8        also bench B sequences decoded together (one KV stream each), S = 4k..32k
+#      BATCH=8        also bench 8 sequences decoded together (one KV stream each), S = 4k..32k
 #      LIMIT=550      seconds this script may use (later steps are skipped when time runs out)
 set -uo pipefail
 R=$(pwd)
