@@ -13,6 +13,7 @@
 #      STEPS=1        cycles per step of the fused kernel (GGML_CUDA_SPARQ_PROFILE=1)
 #      HOST_TEST=1    also build and run test-sparq-attn --quick (the CPU op, on the host's SIMD)
 #      BATCH=8        also bench 8 sequences decoded together (one KV stream each), S = 4k..32k
+#      STOP_S="32768 131072"  per-step times of the multi-launch path at these S (GGML_CUDA_SPARQ_STOP)
 #      LIMIT=550      seconds this script may use (later steps are skipped when time runs out)
 set -uo pipefail
 R=$(pwd)
@@ -73,6 +74,18 @@ if [ "${MULTI:-0}" = 1 ] && [ "$(left)" -gt 60 ]; then
   say "bench, multi-launch path: rc=$?"
   grep -v warmup "$OUT/bench-multi.log" | tail -n +4 | tee -a "$OUT/summary.txt"
 fi
+
+# ms per op with only the first n steps of the multi-launch path launched (n = 1..5: A, B, C, E, F):
+# consecutive differences are the steps' times inside the graph
+for S in ${STOP_S:-}; do
+  [ "$(left)" -lt 40 ] && break
+  line="multi-launch steps, S=$S, 8x / 4x ms with steps 1..n:"
+  for n in 1 2 3 4 5; do
+    line="$line | $n: $(GGML_CUDA_SPARQ_MULTI=1 GGML_CUDA_SPARQ_STOP=$n timeout 30 ./build/bin/bench-sparq-cuda $S CUDA0 $S 2>&1 \
+      | awk '$2 ~ /^[48]x$/ { printf "%s ", $10 }')"
+  done
+  say "$line"
+done
 
 # per-kernel device times (ncu: caches flushed, base clocks): the first SparQ launches of a bench at
 # one S are its 8x op (multi-launch path: its kernels in order), the first flash_attn ones dense
