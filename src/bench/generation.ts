@@ -6,9 +6,9 @@
  * tokens (timed: pp t/s), then every mode generates `tokens` tokens from that same depth, over
  * `repeat` rounds with the mode order rotated each round (so drift of the machine, thermal or load,
  * falls on every mode alike). Between runs the sequence is rewound to `depth` and the settings are
- * switched with setSparq(). Each generated token is one decode step of the real generation path
- * (node-llama-cpp's evaluate(): decode, greedy sampling), fed from a fixed token stream so that dense
- * and SparQ do identical work apart from attention. Per-layer SparQ op counts prove that SparQ ran in
+ * switched with setSparq(). Each generated token is one decode step of all sequences together
+ * (node-llama-cpp's controlledEvaluate(): decode, greedy sampling), fed from a fixed token stream so
+ * that dense and SparQ do identical work apart from attention. Per-layer SparQ op counts prove that SparQ ran in
  * exactly the timed steps of SparQ modes and never in dense ones; a mismatch throws.
  */
 import fs from "node:fs/promises";
@@ -122,20 +122,18 @@ export function createTokenStream(model: LlamaModel, length: number, seed: numbe
 }
 
 /**
- * Generates one token per element of `tokens` through node-llama-cpp's generation loop (decode,
- * greedy sampling), feeding the given tokens instead of the sampled ones: exactly tokens.length
- * decode steps of one token each.
+ * Generates one token per element of `tokens` in every sequence: one decode step per token, each
+ * evaluating the current token of all sequences in one batch and sampling every sequence's next
+ * token greedily (node-llama-cpp's controlledEvaluate()), then feeding the given token instead of
+ * the sampled one. All sequences queue their token before node-llama-cpp dispatches the batch, so a
+ * step is exactly one decode of `sequences.length` tokens (its evaluate() loops, one per sequence,
+ * resume at different times after a decode and split a step into several smaller decodes).
  */
-async function decodeFixedTokens(sequence: LlamaContextSequence, tokens: readonly Token[]): Promise<void> {
-    const iterator = sequence.evaluate([tokens[0]!], {temperature: 0, yieldEogToken: true});
-    try {
-        for (let i = 0; i < tokens.length; i++) {
-            const step = i === 0 ? await iterator.next() : await iterator.next(tokens[i]!);
-            if (step.done)
-                throw new Error(`generation stopped after ${i} of ${tokens.length} tokens`);
-        }
-    } finally {
-        await iterator.return();
+async function decodeFixedTokens(sequences: readonly LlamaContextSequence[], tokens: readonly Token[]): Promise<void> {
+    for (const [i, token] of tokens.entries()) {
+        const outputs = await Promise.all(sequences.map((sequence) => sequence.controlledEvaluate([[token, {generateNext: {token: true}}]])));
+        if (outputs.some((output) => output[0]?.next.token == null))
+            throw new Error(`generation stopped after ${i} of ${tokens.length} tokens`);
     }
 }
 
@@ -167,24 +165,19 @@ async function rewind(sequence: LlamaContextSequence, stream: readonly Token[], 
 /**
  * Throws unless SparQ ran in every decode step in each layer it is enabled for, and in no other
  * layer: `ops` are the per-layer op counts the steps added, `enabled` the layers SparQ is on for
- * (all false in dense mode). `steps` tokens per sequence over `batch` sequences are `steps` decodes
- * when every step batches all sequences, at most steps x batch when node-llama-cpp splits them.
+ * (all false in dense mode). A step is one decode of all sequences, so every enabled layer counts
+ * exactly `steps`, whatever the batch.
  */
-export function verifySparqRan({mode, depth, steps, batch = 1, ops, enabled}: {
-    mode: string, depth: number, steps: number, batch?: number, ops: readonly number[], enabled: readonly boolean[]
+export function verifySparqRan({mode, depth, steps, ops, enabled}: {
+    mode: string, depth: number, steps: number, ops: readonly number[], enabled: readonly boolean[]
 }): void {
     if (ops.length !== enabled.length)
         throw new Error(`op counts of ${ops.length} layers for ${enabled.length} layers`);
-    const first = enabled.indexOf(true);
-    const decodes = first < 0 ? steps : ops[first]!;
-    const expected = batch === 1 ? `${steps}` : `${steps}-${steps * batch}, the same in every SparQ layer`;
-    const wrong = decodes < steps || decodes > steps * batch
-        ? first
-        : ops.findIndex((count, layer) => count !== (enabled[layer] ? decodes : 0));
+    const wrong = ops.findIndex((count, layer) => count !== (enabled[layer] ? steps : 0));
     if (wrong >= 0)
         throw new Error(
             `SparQ did not run as set in mode ${mode} at ctx ${depth}: layer ${wrong} ran the SparQ op ${ops[wrong]} times ` +
-            `in ${steps} generated tokens per sequence (expected ${enabled[wrong] ? expected : 0})`
+            `in ${steps} decode steps (expected ${enabled[wrong] ? steps : 0})`
         );
     if (mode !== "dense" && !enabled.some(Boolean))
         throw new Error(`mode ${mode} enables SparQ in no layer`);
@@ -209,12 +202,12 @@ async function runMode(
         .filter((nKv) => nKv >= denseBelowOf(mode)).length;
     const before = opCounts(context);
     const started = performance.now();
-    await Promise.all(sequences.map((sequence) => decodeFixedTokens(sequence, stream.slice(depth, depth + tokens))));
+    await decodeFixedTokens(sequences, stream.slice(depth, depth + tokens));
     const seconds = (performance.now() - started) / 1000;
     const ops = opCounts(context).map((count, i) => count - before[i]!);
 
     const enabled = mode.sparq === false ? ops.map(() => false) : getSparq(context).layers.map((layer) => layer.enabled);
-    verifySparqRan({mode: mode.label, depth, steps: sparqSteps, batch: sequences.length, ops, enabled});
+    verifySparqRan({mode: mode.label, depth, steps: sparqSteps, ops, enabled});
     return {tokensPerSecond: sequences.length * tokens / seconds, ops};
 }
 
@@ -328,7 +321,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                         attention: {meanPositions: modeBytes.meanPositions, denseBytesPerToken: modeBytes.dense, bytesPerToken: modeBytes.sparq},
                         idealSpeedup: ideal,
                         fractionOfIdeal: speedup == null ? null : speedup / ideal,
-                        // decodes of the timed steps: tokens x repeat, more if node-llama-cpp split a batch
+                        // decodes of the timed steps: one per step (verifySparqRan checked each run)
                         sparqOps: layers == null ? null : {decodeSteps: layers.find((layer) => layer.enabled)?.opCount ?? tokens * repeat, layers}
                     });
                 }
