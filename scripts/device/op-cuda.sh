@@ -14,6 +14,9 @@
 #      HOST_TEST=1    also build and run test-sparq-attn --quick (the CPU op, on the host's SIMD)
 #      BATCH=8        also bench 8 sequences decoded together (one KV stream each), S = 4k..32k
 #      STOP_S="32768 131072"  per-step times of the multi-launch path at these S (GGML_CUDA_SPARQ_STOP)
+#      PDL_OFF=1      also bench with programmatic dependent launch off (GGML_CUDA_PDL=0), same run
+#      RACE=1         compute-sanitizer racecheck of the multi-launch path on shapes with 129-255
+#                     P.V quads per block (d = 80 and 96, 8 heads per selection)
 #      LIMIT=550      seconds this script may use (later steps are skipped when time runs out)
 set -uo pipefail
 R=$(pwd)
@@ -50,6 +53,25 @@ grep -a "FAIL" "$OUT/test.log" | head -10
 timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench.log" 2>&1
 say "bench rc=$?"
 grep -v warmup "$OUT/bench.log" | tee -a "$OUT/summary.txt"
+
+if [ "${PDL_OFF:-0}" = 1 ] && [ "$(left)" -gt 100 ]; then
+  GGML_CUDA_PDL=0 timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench-pdl-off.log" 2>&1
+  say "bench, PDL off: rc=$?"
+  grep -v warmup "$OUT/bench-pdl-off.log" | tail -n +4 | tee -a "$OUT/summary.txt"
+fi
+
+if [ "${MULTI:-0}" = 1 ] && [ "$(left)" -gt 100 ]; then
+  GGML_CUDA_SPARQ_MULTI=1 timeout 90 ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 -p "n_kv=(7|1000|4096|131072)," \
+    > "$OUT/test-multi.log" 2>&1
+  say "test, multi-launch path forced: rc=$? $(grep -aE 'tests passed' "$OUT/test-multi.log" | tail -1) FAIL: $(grep -ac FAIL "$OUT/test-multi.log")"
+fi
+
+if [ "${RACE:-0}" = 1 ] && [ "$(left)" -gt 80 ]; then
+  CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  GGML_CUDA_SPARQ_MULTI=1 timeout 60 "$CS" --tool racecheck ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 \
+    -p "^d=80,n_kv=(1000|4096),n_head_kv=2,n_gqa=8," > "$OUT/racecheck.log" 2>&1
+  say "racecheck rc=$? $(grep -aE 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/racecheck.log" | tail -1) $(grep -aE 'tests passed' "$OUT/racecheck.log" | tail -1)"
+fi
 
 if [ -n "${BATCH:-}" ] && [ "$(left)" -gt 90 ]; then
   timeout 60 ./build/bin/bench-sparq-cuda 32768 CUDA0 4096 "$BATCH" > "$OUT/bench-batch.log" 2>&1
