@@ -20,7 +20,7 @@ import {getSparqVersion} from "../load.js";
 import {readAttentionShape} from "../models/shape.js";
 import {seededRandom} from "../random.js";
 import {createSparqContext, getSparq, setSparq} from "../sparq/context.js";
-import {resolveSparqSettings, SparqSettingsError} from "../sparq/settings.js";
+import {resolveSparqSettings, runsSparqAt, SparqSettingsError, type SparqModelShape} from "../sparq/settings.js";
 import {idealSpeedup, kvViewLength, meanGenerationAttentionBytes, weightBytesPerToken, type AttentionShape, type LayerSelection} from "./bytes.js";
 import type {BenchMode} from "./options.js";
 import {benchSchemaVersion, type BenchResult, type BenchRow, type BenchSparqLayer, type BenchStats} from "./report.js";
@@ -183,9 +183,9 @@ export function verifySparqRan({mode, depth, steps, ops, enabled}: {
         throw new Error(`mode ${mode} enables SparQ in no layer`);
 }
 
-/** KV length below which a mode's decode steps run dense attention (0: SparQ at every length). */
-function denseBelowOf(mode: BenchMode): number {
-    return mode.sparq === false ? 0 : mode.sparq.denseBelow ?? 0;
+/** Whether `mode` runs the SparQ op in a decode step at KV view `nKv` (not below denseBelow, nor at k >= nKv). */
+function runsSparq(mode: BenchMode, model: SparqModelShape, nKv: number): boolean {
+    return mode.sparq !== false && runsSparqAt(resolveSparqSettings(mode.sparq, model), model.headDim, nKv);
 }
 
 /**
@@ -193,13 +193,14 @@ function denseBelowOf(mode: BenchMode): number {
  * tokens/sec of all sequences and the op counts it added per layer.
  */
 async function runMode(
-    context: LlamaContext, sequences: readonly LlamaContextSequence[], stream: readonly Token[], depth: number, tokens: number, mode: BenchMode
+    context: LlamaContext, model: SparqModelShape, sequences: readonly LlamaContextSequence[], stream: readonly Token[], depth: number,
+    tokens: number, mode: BenchMode
 ): Promise<{tokensPerSecond: number, ops: number[]}> {
     setSparq(context, mode.sparq);
     await Promise.all(sequences.map((sequence) => rewind(sequence, stream, depth)));
-    // steps at a KV view below denseBelow run dense attention: step i attends depth + i + 1 positions
+    // step i attends depth + i + 1 positions; the op runs where the KV view allows it
     const sparqSteps = Array.from({length: tokens}, (_, i) => kvViewLength(depth + i + 1, context.contextSize))
-        .filter((nKv) => nKv >= denseBelowOf(mode)).length;
+        .filter((nKv) => runsSparq(mode, model, nKv)).length;
     const before = opCounts(context);
     const started = performance.now();
     await decodeFixedTokens(sequences, stream.slice(depth, depth + tokens));
@@ -271,13 +272,13 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                 const layerInfo = new Map<string, BenchSparqLayer[]>();
                 for (const mode of modes) {
                     if (warmupTokens > 0)
-                        await runMode(context, sequences, stream, depth, Math.min(warmupTokens, tokens), mode);
+                        await runMode(context, info, sequences, stream, depth, Math.min(warmupTokens, tokens), mode);
                     else
                         setSparq(context, mode.sparq);
                     const layersAt = mode.sparq === false
                         ? null
                         : (nKv: number): LayerSelection[] => getSparq(context, nKv).layers
-                            .map((layer) => (layer.enabled && nKv >= denseBelowOf(mode) ? {r: layer.r!, k: layer.k!} : null));
+                            .map((layer) => (layer.enabled && runsSparq(mode, info, nKv) ? {r: layer.r!, k: layer.k!} : null));
                     const modeBytes = meanGenerationAttentionBytes(shape, {depth, tokens, contextSize: context.contextSize, layersAt});
                     bytes.set(mode.label, modeBytes);
                     if (mode.sparq !== false)
@@ -290,7 +291,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                     const order = modes.map((_, i) => modes[(i + round) % modes.length]!);
                     const line: string[] = [];
                     for (const mode of order) {
-                        const {tokensPerSecond, ops} = await runMode(context, sequences, stream, depth, tokens, mode);
+                        const {tokensPerSecond, ops} = await runMode(context, info, sequences, stream, depth, tokens, mode);
                         perRound.get(mode.label)!.push(tokensPerSecond);
                         layerInfo.get(mode.label)?.forEach((layer, i) => {
                             layer.opCount += ops[i]!;

@@ -11,7 +11,10 @@ export type SparqSettings = {
     ratio?: number,
     /** Query components scored in stage 1, 1..head size. Given with k instead of ratio. */
     r?: number,
-    /** Positions attended exactly, >= 1. Given with r instead of ratio. */
+    /**
+     * Positions attended exactly, >= 1. Given with r instead of ratio. Steps whose KV length is at most
+     * k run dense attention: SparQ would keep every position.
+     */
     k?: number,
     /** Floor of k in ratio mode (default 32): short contexts stay close to dense. */
     kMin?: number,
@@ -156,8 +159,16 @@ export function resolveLayerConfig(params: NativeSparqParams, headDim: number, n
 }
 
 /**
+ * Whether a decode step at KV length `nKv` runs the SparQ op (mirrors llama_sparq_runs_op): at least
+ * denseBelow, and more positions than k (else SparQ would keep them all and dense attention runs).
+ */
+export function runsSparqAt(params: NativeSparqParams, headDim: number, nKv: number): boolean {
+    return params.enabled && nKv >= params.denseBelow && resolveLayerConfig(params, headDim, nKv).k < nKv;
+}
+
+/**
  * Fraction of a dense step's attention bytes SparQ moves at KV length S: (S*r + 2*k*d + 4*d) / (2*S*d + 2*d),
- * or 1 when k >= S (the op falls back to dense attention).
+ * or 1 when k >= S (the step runs dense attention).
  */
 export function attentionTransferFraction({r, k}: {r: number, k: number}, headDim: number, nKv: number): number {
     if (k >= nKv)

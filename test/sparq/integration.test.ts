@@ -54,7 +54,8 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
     it("with r = d and k >= S gives dense logits (within f16 noise) through a whole generation", async () => {
         const steps = 160;
         const dense = await logitsWith(false, 32 + steps, 32);
-        const exact = await logitsWith({r: 128, k: 4096}, 32 + steps, 32);
+        // k covers every position a step sees (at most 192) but not the KV view of 256 cells, so the op runs
+        const exact = await logitsWith({r: 128, k: 200}, 32 + steps, 32);
         expect(exact.opCounts).toEqual(new Array(8).fill(steps)); // every decode step, every layer ran SparQ
         expect(dense.opCounts).toEqual(new Array(8).fill(0));
 
@@ -65,6 +66,13 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
         expect(rel[0]).toBe(0); // the prefill is dense in both
         expect(Math.max(...rel)).toBeLessThan(0.06);
         expect(mean(kl)).toBeLessThan(5e-3);
+    });
+
+    it("runs dense attention, not the op, in steps whose KV view holds at most k cells", async () => {
+        const dense = await logitsWith(false, 48, 32);
+        const covered = await logitsWith({r: 16, k: 256}, 48, 32);
+        expect(covered.opCounts).toEqual(new Array(8).fill(0));
+        covered.logits.forEach((l, i) => expect(maxRelativeDifference(dense.logits[i]!, l)).toBe(0));
     });
 
     it("at 8x on a 1.5k context stays close to dense (KL per token reported)", async () => {
