@@ -15,8 +15,9 @@
 #      BATCH=8        also bench 8 sequences decoded together (one KV stream each), S = 4k..32k
 #      STOP_S="32768 131072"  per-step times of the multi-launch path at these S (GGML_CUDA_SPARQ_STOP)
 #      PDL_OFF=1      also bench with programmatic dependent launch off (GGML_CUDA_PDL=0), same run
-#      RACE=1         compute-sanitizer racecheck of the multi-launch path on shapes with 129-255
-#                     P.V quads per block (d = 80 and 96, 8 heads per selection)
+#      NCU_DETAIL="131072"  ncu sections (occupancy, issue, stalls) of the multi-launch kernels at these S
+#      RACE=1         compute-sanitizer racecheck, multi-launch path and default paths, d = 80 and 128
+#                     (d = 80 with 8 heads per selection: 129-255 P.V quads per block)
 #      LIMIT=550      seconds this script may use (later steps are skipped when time runs out)
 set -uo pipefail
 R=$(pwd)
@@ -69,8 +70,11 @@ fi
 if [ "${RACE:-0}" = 1 ] && [ "$(left)" -gt 80 ]; then
   CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   GGML_CUDA_SPARQ_MULTI=1 timeout 60 "$CS" --tool racecheck ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 \
-    -p "^d=80,n_kv=(1000|4096),n_head_kv=2,n_gqa=8," > "$OUT/racecheck.log" 2>&1
-  say "racecheck rc=$? $(grep -aE 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/racecheck.log" | tail -1) $(grep -aE 'tests passed' "$OUT/racecheck.log" | tail -1)"
+    -p "^d=(80|128),n_kv=(1000|4096),n_head_kv=2,n_gqa=(4|8)," > "$OUT/racecheck.log" 2>&1
+  say "racecheck, multi-launch path: rc=$? $(grep -aE 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/racecheck.log" | tail -1) $(grep -aE 'tests passed' "$OUT/racecheck.log" | tail -1)"
+  timeout 40 "$CS" --tool racecheck ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 \
+    -p "^d=(80|128),n_kv=1000,n_head_kv=2,n_gqa=(4|8)," > "$OUT/racecheck-fused.log" 2>&1
+  say "racecheck, default paths: rc=$? $(grep -aE 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/racecheck-fused.log" | tail -1) $(grep -aE 'tests passed' "$OUT/racecheck-fused.log" | tail -1)"
 fi
 
 if [ -n "${BATCH:-}" ] && [ "$(left)" -gt 90 ]; then
@@ -123,6 +127,18 @@ prof() { # S kernel-regex count
 prof 32768 sq_ 4
 prof 32768 flash_attn 2
 prof 131072 sq_ 5
+
+# why each kernel of the multi-launch path takes its time at these S (8x): occupancy, issue rate and
+# ncu's own reading of the warp stalls, one kernel after the other
+for S in ${NCU_DETAIL:-}; do
+  [ "$(left)" -lt 60 ] && break
+  GGML_CUDA_SPARQ_MULTI=1 timeout 50 "$NCUB" --kernel-name regex:sq_ --launch-count 5 --section SpeedOfLight --section Occupancy \
+    --section LaunchStats --section WarpStateStats --section SchedulerStats ./build/bin/bench-sparq-cuda $S CUDA0 $S > "$OUT/ncu-detail_$S.log" 2>&1
+  say "ncu detail S=$S rc=$?"
+  grep -aE "^  sq_|Duration|DRAM Throughput|L2 Cache Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Waves Per SM|Warp Cycles Per Issued|Issued Warp Per Scheduler|Grid Size|Block Size" \
+    "$OUT/ncu-detail_$S.log" | sed -E 's/\(sq_args\).*//; s/ +/ /g' | tee -a "$OUT/summary.txt"
+  grep -aoE "spends on average [0-9.]+ cycles being stalled [^.]*\." "$OUT/ncu-detail_$S.log" | tee -a "$OUT/summary.txt"
+done
 
 # cycles of the fused kernel's steps (printed by CTA 0 and the last CTA of the first unit)
 if [ "${STEPS:-0}" = 1 ]; then
