@@ -8,8 +8,8 @@
  * falls on every mode alike). Between runs the sequence is rewound to `depth` and the settings are
  * switched with setSparq(). Each generated token is one decode step of all sequences together
  * (node-llama-cpp's controlledEvaluate(): decode, greedy sampling), fed from a fixed token stream so
- * that dense and SparQ do identical work apart from attention. Per-layer SparQ op counts prove that SparQ ran in
- * exactly the timed steps of SparQ modes and never in dense ones; a mismatch throws.
+ * that dense and SparQ do identical work apart from attention. Per-layer SparQ op counts prove that
+ * SparQ ran in exactly the timed steps of SparQ modes and never in dense ones; a mismatch throws.
  */
 import fs from "node:fs/promises";
 import os from "node:os";

@@ -1,6 +1,6 @@
 import {describe, expect, it} from "vitest";
 import {
-    attentionTransferFraction, parseLayerSelection, resolveLayerConfig, resolveSparqSettings, SparqSettingsError, sparqFlags
+    attentionTransferFraction, parseLayerSelection, resolveLayerConfig, resolveSparqSettings, runsSparqAt, SparqSettingsError, sparqFlags
 } from "../../src/sparq/settings.js";
 
 const model = {layerCount: 30, headDim: 64};
@@ -76,6 +76,18 @@ describe("per-layer r, k, l and bytes moved", () => {
         expect(resolveLayerConfig(params, 64, 16384)).toEqual({r: 8, k: 1024, l: 256});
         expect(resolveLayerConfig(params, 64, 100)).toEqual({r: 8, k: 32, l: 8});
         expect(resolveLayerConfig(resolveSparqSettings({r: 16, k: 64, l: 5}, model), 64, 9999)).toEqual({r: 16, k: 64, l: 5});
+    });
+
+    it("runs the op only where the KV view holds more than k cells and reaches denseBelow", () => {
+        const fixed = resolveSparqSettings({r: 16, k: 256}, model);
+        expect(runsSparqAt(fixed, 64, 256)).toBe(false); // SparQ would keep every cell: dense
+        expect(runsSparqAt(fixed, 64, 512)).toBe(true);
+        // ratio 8: k = max(32, S/16) < S from S = 33 on
+        expect(runsSparqAt(resolveSparqSettings({ratio: 8}, model), 64, 32)).toBe(false);
+        expect(runsSparqAt(resolveSparqSettings({ratio: 8}, model), 64, 256)).toBe(true);
+        const below = resolveSparqSettings({ratio: 8, denseBelow: 1024}, model);
+        expect(runsSparqAt(below, 64, 768)).toBe(false);
+        expect(runsSparqAt(below, 64, 1024)).toBe(true);
     });
 
     it("models the transfer fraction as in the paper", () => {
