@@ -25,6 +25,7 @@ T0=$(date +%s)
 el() { echo $(( $(date +%s) - T0 )); }
 left() { echo $(( ${LIMIT:-550} - $(el) )); }
 say() { echo "[$(el) s] $*" | tee -a "$OUT/summary.txt"; }
+CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 
 W=/tmp/sparq-op
 mkdir -p "$W" && cd "$W" || exit 1
@@ -68,7 +69,6 @@ if [ "${MULTI:-0}" = 1 ] && [ "$(left)" -gt 100 ]; then
 fi
 
 if [ "${RACE:-0}" = 1 ] && [ "$(left)" -gt 80 ]; then
-  CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   GGML_CUDA_SPARQ_MULTI=1 timeout 60 "$CS" --tool racecheck ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 \
     -p "^d=(80|128),n_kv=(1000|4096),n_head_kv=2,n_gqa=(4|8)," > "$OUT/racecheck.log" 2>&1
   say "racecheck, multi-launch path: rc=$? $(grep -aE 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/racecheck.log" | tail -1) $(grep -aE 'tests passed' "$OUT/racecheck.log" | tail -1)"
@@ -85,7 +85,6 @@ if [ -n "${BATCH:-}" ] && [ "$(left)" -gt 90 ]; then
 fi
 
 if [ "$(left)" -gt 70 ]; then
-  CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   timeout 60 "$CS" --tool memcheck --leak-check no ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 \
     -p "^d=(64|128),n_kv=(7|1000|4096)," > "$OUT/memcheck.log" 2>&1
   say "memcheck rc=$? $(grep -aE 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1) $(grep -aE 'tests passed' "$OUT/memcheck.log" | tail -1)"
