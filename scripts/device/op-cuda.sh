@@ -14,8 +14,14 @@
 #      HOST_TEST=1    also build and run test-sparq-attn --quick (the CPU op, on the host's SIMD)
 #      BATCH=8        also bench 8 sequences decoded together (one KV stream each), S = 4k..32k
 #      STOP_S="32768 131072"  per-step times of the multi-launch path at these S (GGML_CUDA_SPARQ_STOP)
+#      CMP_ENV="GGML_CUDA_SPARQ_ONE_CHUNK=1"  also bench with these settings, same run (A/B of a switch)
 #      PDL_OFF=1      also bench with programmatic dependent launch off (GGML_CUDA_PDL=0), same run
 #      NCU_DETAIL="131072"  ncu sections (occupancy, issue, stalls) of the multi-launch kernels at these S
+#      NCU_SRC="131072"  warp-stall samples per source line of each multi-launch kernel at these S
+#                     (ncu SourceCounters; the fused kernel too where S takes the fused path; the
+#                     build has -lineinfo for this, which leaves the generated code as it is)
+#      NCU_SRC_K="sq_scores sq_attn"  the kernels of NCU_SRC (default: all)
+#      QUICK=1        skip the test and the bench (profiling runs of code already tested)
 #      RACE=1         compute-sanitizer racecheck, multi-launch path and default paths, d = 80 and 128
 #                     (d = 80 with 8 heads per selection: 129-255 P.V quads per block)
 #      LIMIT=550      seconds this script may use (later steps are skipped when time runs out)
@@ -37,7 +43,7 @@ say "GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 if [ ! -f build/build.ninja ]; then
   cmake -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
-    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_HTTPLIB=OFF -DGGML_NATIVE=ON > "$OUT/cmake.log" 2>&1 \
+    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_HTTPLIB=OFF -DGGML_NATIVE=ON -DCMAKE_CUDA_FLAGS=-lineinfo > "$OUT/cmake.log" 2>&1 \
     || { tail -30 "$OUT/cmake.log"; exit 1; }
 fi
 targets="test-backend-ops bench-sparq-cuda"
@@ -47,6 +53,7 @@ rc=$?
 say "build rc=$rc"
 [ $rc -ne 0 ] && { grep -E "error|FAILED" "$OUT/build.log" | head -20; tail -5 "$OUT/build.log"; exit 2; }
 
+if [ "${QUICK:-0}" != 1 ]; then
 timeout 170 ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 > "$OUT/test.log" 2>&1
 say "test rc=$? cases OK: $(grep -ac ': .*OK' "$OUT/test.log"), FAIL: $(grep -ac 'FAIL' "$OUT/test.log")"
 grep -aE "tests passed" "$OUT/test.log" | tail -1 | tee -a "$OUT/summary.txt"
@@ -55,6 +62,13 @@ grep -a "FAIL" "$OUT/test.log" | head -10
 timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench.log" 2>&1
 say "bench rc=$?"
 grep -v warmup "$OUT/bench.log" | tee -a "$OUT/summary.txt"
+fi
+
+if [ -n "${CMP_ENV:-}" ] && [ "$(left)" -gt 100 ]; then
+  env $CMP_ENV timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench-cmp.log" 2>&1
+  say "bench, $CMP_ENV: rc=$?"
+  grep -v warmup "$OUT/bench-cmp.log" | tail -n +4 | tee -a "$OUT/summary.txt"
+fi
 
 if [ "${PDL_OFF:-0}" = 1 ] && [ "$(left)" -gt 100 ]; then
   GGML_CUDA_PDL=0 timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench-pdl-off.log" 2>&1
@@ -82,6 +96,11 @@ if [ -n "${BATCH:-}" ] && [ "$(left)" -gt 90 ]; then
   timeout 60 ./build/bin/bench-sparq-cuda 32768 CUDA0 4096 "$BATCH" > "$OUT/bench-batch.log" 2>&1
   say "bench, batch $BATCH: rc=$?"
   grep -v warmup "$OUT/bench-batch.log" | tail -n +4 | tee -a "$OUT/summary.txt"
+  if [ -n "${CMP_ENV:-}" ] && [ "$(left)" -gt 90 ]; then
+    env $CMP_ENV timeout 60 ./build/bin/bench-sparq-cuda 32768 CUDA0 4096 "$BATCH" > "$OUT/bench-batch-cmp.log" 2>&1
+    say "bench, batch $BATCH, $CMP_ENV: rc=$?"
+    grep -v warmup "$OUT/bench-batch-cmp.log" | tail -n +4 | tee -a "$OUT/summary.txt"
+  fi
 fi
 
 if [ "$(left)" -gt 70 ]; then
@@ -138,6 +157,20 @@ for S in ${NCU_DETAIL:-}; do
   grep -aE "^  sq_|Duration|DRAM Throughput|L2 Cache Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Waves Per SM|Warp Cycles Per Issued|Issued Warp Per Scheduler|Grid Size|Block Size" \
     "$OUT/ncu-detail_$S.log" | sed -E 's/\(sq_args\).*//; s/ +/ /g' | tee -a "$OUT/summary.txt"
   grep -aoE "spends on average [0-9.]+ cycles being stalled [^.]*\." "$OUT/ncu-detail_$S.log" | tee -a "$OUT/summary.txt"
+done
+
+# where each kernel's warps wait, per source line (8x op; the bench's first launches)
+for S in ${NCU_SRC:-}; do
+  for K in ${NCU_SRC_K:-sq_scores sq_zsum sq_hist1 sq_compact sq_attn sq_fused}; do
+    [ "$(left)" -lt 40 ] && break
+    multi=1; [ $K = sq_fused ] && multi=0
+    GGML_CUDA_SPARQ_MULTI=$multi timeout 60 "$NCUB" --kernel-name regex:"$K" --launch-count 1 --section WarpStateStats \
+      --section SourceCounters --import-source yes -f -o "/tmp/src_${S}_$K" ./build/bin/bench-sparq-cuda $S CUDA0 $S > "$OUT/ncu-src_${S}_$K.log" 2>&1
+    [ -f "/tmp/src_${S}_$K.ncu-rep" ] || continue
+    "$NCUB" -i "/tmp/src_${S}_$K.ncu-rep" --page source --csv --print-source cuda,sass > "$OUT/src_${S}_$K.csv" 2>&1
+    say "ncu source lines S=$S $K:"
+    python3 "$R/scripts/device/ncu-lines.py" "$OUT/src_${S}_$K.csv" sparq-attn.cu 25 | tee -a "$OUT/summary.txt"
+  done
 done
 
 # cycles of the fused kernel's steps (printed by CTA 0 and the last CTA of the first unit)
