@@ -13,6 +13,8 @@
 #      STEPS=1        cycles per step of the fused kernel (GGML_CUDA_SPARQ_PROFILE=1)
 #      HOST_TEST=1    also build and run test-sparq-attn --quick (the CPU op, on the host's SIMD)
 #      BATCH=8        also bench 8 sequences decoded together (one KV stream each), S = 4k..32k
+#      HKV=32         also bench 32 KV heads (no GQA: the Llama-2-7B shape), S = 4k..32k, and the
+#                     per-step times of STOP_S with them
 #      STOP_S="32768 131072"  per-step times of the multi-launch path at these S (GGML_CUDA_SPARQ_STOP)
 #      CMP_ENV="GGML_CUDA_SPARQ_ONE_CHUNK=1"  also bench with these settings, same run (A/B of a switch)
 #      PDL_OFF=1      also bench with programmatic dependent launch off (GGML_CUDA_PDL=0), same run
@@ -122,15 +124,32 @@ fi
 
 # ms per op with only the first n steps of the multi-launch path launched (n = 1..5: A, B, C, E, F):
 # consecutive differences are the steps' times inside the graph
-for S in ${STOP_S:-}; do
-  [ "$(left)" -lt 40 ] && break
-  line="multi-launch steps, S=$S, 8x / 4x ms with steps 1..n:"
+steps() { # S [n_head_kv]
+  local line="multi-launch steps, S=$1${2:+, $2 KV heads}, 8x / 4x ms with steps 1..n:"
   for n in 1 2 3 4 5; do
-    line="$line | $n: $(GGML_CUDA_SPARQ_MULTI=1 GGML_CUDA_SPARQ_STOP=$n timeout 30 ./build/bin/bench-sparq-cuda $S CUDA0 $S 2>&1 \
+    line="$line | $n: $(GGML_CUDA_SPARQ_MULTI=1 GGML_CUDA_SPARQ_STOP=$n timeout 30 ./build/bin/bench-sparq-cuda $1 CUDA0 $1 1 ${2:-8} 2>&1 \
       | awk '$2 ~ /^[48]x$/ { printf "%s ", $10 }')"
   done
   say "$line"
+}
+for S in ${STOP_S:-}; do
+  [ "$(left)" -lt 40 ] && break
+  steps "$S"
 done
+
+if [ -n "${HKV:-}" ] && [ "$(left)" -gt 60 ]; then
+  GGML_CUDA_SPARQ_VERBOSE=1 timeout 60 ./build/bin/bench-sparq-cuda 32768 CUDA0 4096 1 "$HKV" > "$OUT/bench-hkv.log" 2>&1
+  say "bench, $HKV KV heads: rc=$?"
+  grep -v warmup "$OUT/bench-hkv.log" | tail -n +4 | tee -a "$OUT/summary.txt"
+  if [ "${MULTI:-0}" = 1 ]; then
+    GGML_CUDA_SPARQ_MULTI=1 timeout 60 ./build/bin/bench-sparq-cuda 32768 CUDA0 4096 1 "$HKV" > "$OUT/bench-hkv-multi.log" 2>&1
+    say "bench, $HKV KV heads, multi-launch path: rc=$?"
+    grep -v warmup "$OUT/bench-hkv-multi.log" | tail -n +5 | tee -a "$OUT/summary.txt"
+  fi
+  for S in ${STOP_S:-}; do
+    [ "$S" -le 32768 ] && [ "$(left)" -gt 40 ] && steps "$S" "$HKV"
+  done
+fi
 
 # per-kernel device times (ncu: caches flushed, base clocks): the first SparQ launches of a bench at
 # one S are its 8x op (multi-launch path: its kernels in order), the first flash_attn ones dense
