@@ -8,8 +8,10 @@
 # Each argument is one model: architecture, weight type, layers, depths, batch sizes. Results (bench
 # reports of every model, logs) come back as $OUT/e2e.tar.gz, the tables also in $OUT/tables.md.
 # DENSE_BELOW=32k: SparQ modes stay dense attention below that KV length (sparq bench --dense-below).
-# PROFILE=1: instead of the benchmarks, GPU kernel time per mode (nsys) at the first depth and batch
-# of each model, one short run per mode, in $OUT/kernels.txt.
+# PROFILE=1: instead of the benchmarks, where a decode step's GPU time goes, dense vs SparQ 8x, at
+# each depth and the first batch of each model (PROFILE_THREADS=n: again with n CPU threads): one
+# traced run each (CUPTI through scripts/device/kernel-trace.cpp, as the machine has no Nsight
+# Systems), summed per kernel family by scripts/device/kernel-steps.py, in $OUT/kernels.txt.
 set -uo pipefail
 started=$(date +%s)
 elapsed() { echo "[$(( $(date +%s) - started )) s] $*"; }
@@ -28,10 +30,29 @@ cd "$PWD/node_modules/node-llama-cpp/llama" && exec node "$PWD/node_modules/cmak
 EOS
 chmod +x /tmp/nodebin/npm
 results=/tmp/e2e && mkdir -p "$results"
-export PATH=$PATH:/usr/local/cuda/bin:$(ls -d /opt/nvidia/nsight-systems/*/bin 2>/dev/null | tail -1)
+export PATH=$PATH:/usr/local/cuda/bin
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$results/gpu.txt"
 node node_modules/typescript/bin/tsc -p . || exit 1
 elapsed "TypeScript compiled"
+
+# the kernel tracer, against the toolkit's CUPTI (its record structs carry a version in their names)
+build_tracer() {
+    local cupti lib kernel memset
+    for cupti in /usr/local/cuda/extras/CUPTI /usr/local/cuda \
+            $(python3 -c 'import nvidia.cuda_cupti as c, os; print(os.path.dirname(c.__file__))' 2>/dev/null); do
+        [ -f "$cupti/include/cupti_activity.h" ] && break
+    done
+    [ -f "$cupti/include/cupti_activity.h" ] || { echo "no CUPTI headers found"; return 1; }
+    newest() { grep -ohE "\} $1[0-9]*;" "$cupti"/include/cupti_activity*.h | grep -oE "$1[0-9]*" | sort -V | tail -1; }
+    kernel=$(newest CUpti_ActivityKernel) memset=$(newest CUpti_ActivityMemset)
+    lib=$(ls "$cupti"/lib64/libcupti.so* "$cupti"/lib/libcupti.so* 2>/dev/null | head -1)
+    g++ -O2 -shared -fPIC -DKERNEL_RECORD="$kernel" -DMEMSET_RECORD="$memset" -I"$cupti/include" -I/usr/local/cuda/include \
+        scripts/device/kernel-trace.cpp "$lib" -Wl,-rpath,"$(dirname "$lib")" -o /tmp/kernel-trace.so
+}
+
+if [ "${PROFILE:-0}" = 1 ]; then
+    build_tracer > "$results/tracer.log" 2>&1 || { cat "$results/tracer.log"; exit 1; }
+fi
 
 # the models are written on the CPU while the addon compiles, one after the other
 # one file per architecture, weight type and layer count, e.g. llama3-8b-q4_0-32l
@@ -65,16 +86,15 @@ if [ -f .device/wikitext-2-raw-test.txt ] && [ "${PROFILE:-0}" != 1 ]; then
     elapsed "eval done"; save
 fi
 
-# kernel time per name in one short run of one mode (prefill included: compare modes, not totals)
-profile() {
-    local name=$1 depth=$2 batch=$3 mode=$4
-    nsys profile -t cuda -o "/tmp/prof-$name-$mode" --force-overwrite true \
-        node dist/cli/main.js bench --model "/tmp/$name.gguf" --gpu cuda --ctx "$depth" --batch "$batch" \
-        --modes "$mode" --tg 64 --repeat 1 --warmup 0 --out "/tmp/prof-$name-$mode" > /dev/null 2>&1 || return 1
-    { echo "## $name, ctx $depth, batch $batch, $mode: 64 generated tokens (+2 rewind tokens) after the prefill"
-      grep -h "tg t/s\|^| $name" "/tmp/prof-$name-$mode/bench.md" | tail -1
-      nsys stats --report cuda_gpu_kern_sum --format csv "/tmp/prof-$name-$mode.nsys-rep" 2>/dev/null |
-        awk -F'","' 'NR > 1 { gsub(/"/, ""); printf "%10.1f us  %7d x  %s\n", $2/1000, $3, substr($9, 1, 110) }' | head -40
+# one traced run of dense and SparQ 8x (the trace slows both modes: compare steps, not t/s)
+profile() { # model depth batch [threads]
+    local name=$1 depth=$2 batch=$3 threads=${4:-} run="$1-$2${4:+-t$4}"
+    CUDA_INJECTION64_PATH=/tmp/kernel-trace.so SPARQ_TRACE="/tmp/trace-$run.tsv" \
+        node dist/cli/main.js bench --model "/tmp/$name.gguf" --gpu cuda --ctx "$depth" --batch "$batch" ${threads:+--threads "$threads"} \
+        --modes dense,sparq:8 --tg 32 --repeat 1 --out "/tmp/prof-$run" > "$results/prof-$run.log" 2>&1 || return 1
+    { echo "## $name, ctx $depth, batch $batch${threads:+, $threads CPU threads}: dense and SparQ 8x, one traced run"
+      grep -h "^| $name" "/tmp/prof-$run/bench.md"
+      python3 scripts/device/kernel-steps.py "/tmp/trace-$run.tsv"
       echo; } >> "$OUT/kernels.txt"
 }
 
@@ -83,8 +103,12 @@ for spec in "$@"; do
     name=$(model_name "$arch" "$type" "$layers")
     ready "$name" || continue
     if [ "${PROFILE:-0}" = 1 ]; then
-        for mode in dense sparq:8; do profile "$name" "${depths%%,*}" "${batches%%,*}" "$mode" || echo "nsys failed for $mode"; done
-        elapsed "profile $name done"
+        for depth in ${depths//,/ }; do
+            for threads in "" ${PROFILE_THREADS:-}; do
+                profile "$name" "$depth" "${batches%%,*}" $threads || tail -20 "$results"/prof-"$name-$depth"*.log
+                elapsed "profile $name $depth${threads:+, $threads threads} done"; save
+            done
+        done
         continue
     fi
     elapsed "model $name ready"
