@@ -91,5 +91,6 @@ export function formatSparqSummary(info: SparqInfo): string {
     return `SparQ: ${spec}${settings.layers === undefined ? "" : `, layers ${String(settings.layers)}`}; ` +
         `${enabled.length}/${info.layers.length} layers at ${configs.join(" | ")} (KV length ${info.kvLength}); ` +
         `SparQ op ran in ${minCount === maxCount ? minCount : `${minCount}-${maxCount}`} decode steps per layer ` +
-        `(${counts.reduce((sum, count) => sum + count, 0)} layer-steps in all)`;
+        `(${counts.reduce((sum, count) => sum + count, 0)} layer-steps in all)` +
+        (info.denseBelow > 0 ? `; dense attention below KV length ${info.denseBelow}` : "");
 }

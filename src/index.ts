@@ -10,9 +10,9 @@ export {readPin, PinMismatchError, type LlamaCppPin} from "./build/vendor.js";
 export {resolveModel, chooseModel, defaultModelUri, ModelResolutionError} from "./models/resolve.js";
 export {generate, type GenerateOptions, type GenerateResult} from "./generate.js";
 export {
-    createSparqContext, getSparq, setSparq, getModelAttentionShape, attentionTransferFraction, parseLayerSelection,
-    resolveLayerConfig, resolveSparqSettings, SparqSettingsError,
-    type SparqInfo, type SparqLayerInfo, type SparqLayerSelection, type SparqSettings
+    createSparqContext, getSparq, setSparq, getModelAttentionShape, getSparqBackend, attentionTransferFraction, defaultDenseBelow,
+    parseLayerSelection, resolveLayerConfig, resolveSparqSettings, SparqSettingsError,
+    type SparqBackend, type SparqInfo, type SparqLayerInfo, type SparqLayerSelection, type SparqSettings
 } from "./sparq/index.js";
 export {loadModelWithSplit, resolveGpuSplit, splitOverFirstGpus, GpuSplitError, type GpuSplit} from "./models/split.js";
 export {

@@ -7,7 +7,8 @@
 #   bash scripts/device/e2e-cuda.sh "llama3-8b q4_0 4 8k,32k,128k 1" "llama2-7b f16 4 4k,16k,32k 1,8"
 # Each argument is one model: architecture, weight type, layers, depths, batch sizes. Results (bench
 # reports of every model, logs) come back as $OUT/e2e.tar.gz, the tables also in $OUT/tables.md.
-# DENSE_BELOW=32k: SparQ modes stay dense attention below that KV length (sparq bench --dense-below).
+# DENSE_BELOW=0: SparQ modes run the op at every depth (sparq bench --dense-below; with every layer on
+# CUDA the default keeps KV lengths under 32k on dense attention).
 # PROFILE=1: instead of the benchmarks, where a decode step's GPU time goes, dense vs SparQ 8x, at
 # each depth and the first batch of each model (PROFILE_THREADS=n: again with n CPU threads): one
 # traced run each (CUPTI through scripts/device/kernel-trace.cpp, as the machine has no Nsight
@@ -91,6 +92,7 @@ profile() { # model depth batch [threads]
     local name=$1 depth=$2 batch=$3 threads=${4:-} run="$1-$2${4:+-t$4}"
     CUDA_INJECTION64_PATH=/tmp/kernel-trace.so SPARQ_TRACE="/tmp/trace-$run.tsv" \
         node dist/cli/main.js bench --model "/tmp/$name.gguf" --gpu cuda --ctx "$depth" --batch "$batch" ${threads:+--threads "$threads"} \
+        ${DENSE_BELOW:+--dense-below "$DENSE_BELOW"} \
         --modes dense,sparq:8 --tg 32 --repeat 1 --out "/tmp/prof-$run" > "$results/prof-$run.log" 2>&1 || return 1
     { echo "## $name, ctx $depth, batch $batch${threads:+, $threads CPU threads}: dense and SparQ 8x, one traced run"
       grep -h "^| $name" "/tmp/prof-$run/bench.md"

@@ -87,6 +87,8 @@ function parseItem(item: string, defaults: SettingsListDefaults): EvalSetting {
             throw new SettingsListError(`--settings item "${item}": unknown modifier "/${modifier}" (known: /no-realloc, /realloc, /kmin=N, /per-head)`);
     }
     sparq.meanRealloc = meanRealloc;
+    // fidelity is measured wherever the settings allow SparQ, not only where the backend's op is faster
+    sparq.denseBelow = 0;
     if (defaults.layers !== undefined)
         sparq.layers = defaults.layers;
     if (sparq.kMin !== undefined)

@@ -1,7 +1,7 @@
 import type {LlamaContext, LlamaContextOptions, LlamaModel} from "node-llama-cpp";
 import {getSparqVersion} from "../load.js";
 import {readAttentionShape} from "../models/shape.js";
-import {resolveLayerConfig, resolveSparqSettings, type NativeSparqParams, type SparqSettings} from "./settings.js";
+import {resolveLayerConfig, resolveSparqSettings, type NativeSparqParams, type SparqBackend, type SparqSettings} from "./settings.js";
 
 /** The native controls our addon patch adds to node-llama-cpp's context. */
 type SparqAddonContext = {
@@ -24,6 +24,8 @@ export type SparqLayerInfo = {
 export type SparqInfo = {
     /** The settings last applied, or null when SparQ is off. */
     settings: SparqSettings | null,
+    /** KV length from which decode steps run SparQ (the settings' denseBelow or its backend default); 0 when off. */
+    denseBelow: number,
     /** Bytes SparQ adds to the context (running V sums, transposed K); 0 when off. */
     memorySize: number,
     /** KV length the per-layer r, k, l were resolved at. */
@@ -31,13 +33,19 @@ export type SparqInfo = {
     layers: SparqLayerInfo[]
 };
 
-const appliedSettings = new WeakMap<LlamaContext, SparqSettings | null>();
+const appliedSettings = new WeakMap<LlamaContext, {settings: SparqSettings, params: NativeSparqParams} | null>();
 
 function addonOf(context: LlamaContext): SparqAddonContext {
     const addon = (context as unknown as {_ctx: Partial<SparqAddonContext>})._ctx;
     if (typeof addon?.setSparq !== "function" || getSparqVersion(context.model.llama) == null)
         throw new Error("this context does not come from a sparq-llama build: load the model through getSparqLlama()");
     return addon as SparqAddonContext;
+}
+
+/** Where the context's attention layers run: CUDA when the model has every layer on the GPU of a CUDA build. */
+export function getSparqBackend(context: LlamaContext): SparqBackend {
+    const {model} = context;
+    return model.llama.gpu === "cuda" && model.gpuLayers >= getModelAttentionShape(model).layerCount ? "cuda" : "cpu";
 }
 
 /** The attention shape of a model as llama.cpp loaded it. */
@@ -48,7 +56,8 @@ export function getModelAttentionShape(model: LlamaModel): {layerCount: number, 
 
 /**
  * Turns SparQ on (settings) or off (false) for a context. Applies from the next decode step on;
- * call it between generations. Invalid settings throw a SparqSettingsError naming the setting;
+ * call it between generations. Defaults that depend on the backend (denseBelow) follow
+ * getSparqBackend(context). Invalid settings throw a SparqSettingsError naming the setting;
  * a model or context SparQ can't serve throws the native layer's reason.
  */
 export function setSparq(context: LlamaContext, settings: SparqSettings | false): void {
@@ -58,16 +67,18 @@ export function setSparq(context: LlamaContext, settings: SparqSettings | false)
         appliedSettings.set(context, null);
         return;
     }
-    const params = resolveSparqSettings(settings, getModelAttentionShape(context.model));
+    const params = resolveSparqSettings(settings, getModelAttentionShape(context.model), getSparqBackend(context));
     addon.setSparq(params);
-    appliedSettings.set(context, {...settings});
+    appliedSettings.set(context, {settings: {...settings}, params});
 }
 
 /** Current SparQ state of a context, with each layer's r, k, l at `kvLength` (default: the context size). */
 export function getSparq(context: LlamaContext, kvLength: number = context.contextSize): SparqInfo {
     const info = addonOf(context).getSparqInfo(kvLength);
+    const applied = appliedSettings.get(context) ?? null;
     return {
-        settings: appliedSettings.get(context) ?? null,
+        settings: applied && {...applied.settings},
+        denseBelow: applied?.params.denseBelow ?? 0,
         memorySize: info.memorySize,
         kvLength,
         layers: info.layers.map((layer, i) => ({layer: i, ...layer}))

@@ -1,6 +1,8 @@
 // sparq-llama/sparq: SparQ settings and the controls of a context.
-export {createSparqContext, getSparq, setSparq, getModelAttentionShape, type SparqInfo, type SparqLayerInfo} from "./context.js";
 export {
-    attentionTransferFraction, parseLayerSelection, resolveLayerConfig, resolveSparqSettings, SparqSettingsError,
-    type SparqLayerSelection, type SparqSettings
+    createSparqContext, getSparq, setSparq, getModelAttentionShape, getSparqBackend, type SparqInfo, type SparqLayerInfo
+} from "./context.js";
+export {
+    attentionTransferFraction, defaultDenseBelow, parseLayerSelection, resolveLayerConfig, resolveSparqSettings, SparqSettingsError,
+    type SparqBackend, type SparqLayerSelection, type SparqSettings
 } from "./settings.js";

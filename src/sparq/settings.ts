@@ -31,8 +31,9 @@ export type SparqSettings = {
      */
     storeKTwice?: boolean,
     /**
-     * KV length below which decode steps stay dense attention (default 0: SparQ at every length).
-     * Where the op does not beat dense attention, e.g. on a GPU below about 32k (bench/results).
+     * KV length below which decode steps stay dense attention, where the op would not beat it.
+     * Default: 32768 for layers on CUDA (on an H100 the op overtakes flash attention between 16k and
+     * 32k, bench/results), 0 on the CPU. 0 runs SparQ at every length.
      */
     denseBelow?: number,
     /** Layers that use SparQ (default all). */
@@ -44,6 +45,12 @@ export type SparqModelShape = {
     layerCount: number,
     headDim: number
 };
+
+/** Where a context's attention layers run: the backend whose op the settings pick defaults for. */
+export type SparqBackend = "cpu" | "cuda";
+
+/** denseBelow when the settings leave it out, per backend (see SparqSettings.denseBelow). */
+export const defaultDenseBelow: Readonly<Record<SparqBackend, number>> = {cpu: 0, cuda: 32768};
 
 /** What the native layer takes: llama_sparq_params. */
 export type NativeSparqParams = {
@@ -111,9 +118,11 @@ export function parseLayerSelection(selection: SparqLayerSelection | undefined, 
     return layers;
 }
 
-/** Validates settings against a model and turns them into the native parameters. */
-export function resolveSparqSettings(settings: SparqSettings, model: SparqModelShape): NativeSparqParams {
-    const {ratio, r, k, kMin = defaultKMin, l, meanRealloc = true, gqa = "shared", storeKTwice = true, denseBelow = 0} = settings;
+/** Validates settings against a model and turns them into the native parameters for `backend`. */
+export function resolveSparqSettings(settings: SparqSettings, model: SparqModelShape, backend: SparqBackend = "cpu"): NativeSparqParams {
+    const {
+        ratio, r, k, kMin = defaultKMin, l, meanRealloc = true, gqa = "shared", storeKTwice = true, denseBelow = defaultDenseBelow[backend]
+    } = settings;
     if (typeof storeKTwice !== "boolean")
         throw new SparqSettingsError("storeKTwice", `${String(storeKTwice)} must be true or false`);
     if (gqa !== "shared" && gqa !== "per-head")

@@ -77,7 +77,7 @@ describe("sparq eval, end to end on the real TinyStories model", () => {
         await runCli(["perplexity", "-m", stories260K, "--text", wikitext, "--ctx", "128", "--prefill", "32", "--windows", "2",
             "--settings", "dense,ratio:4", "--layers", "2-", "--out", temp.dir, "--name", "perplexity-layers"]);
         const layered = (await readReport<PerplexityResult>(path.join(temp.dir, "perplexity-layers.json"))).results.settings[1]!;
-        expect(layered.sparq).toEqual({ratio: 4, meanRealloc: true, layers: "2-"});
+        expect(layered.sparq).toEqual({ratio: 4, meanRealloc: true, denseBelow: 0, layers: "2-"});
         expect(layered.sparqOpSteps).toBe(2 * 95);
         expect(layered.transferFraction).toBeCloseTo((3 * expected + 2) / 5, 9);
         expect(layered.windows[0]!.ppl).not.toBe(sparq!.windows[0]!.ppl);

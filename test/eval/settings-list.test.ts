@@ -9,18 +9,18 @@ describe("--settings lists", () => {
         expect(settings.map((s) => s.label)).toEqual(
             ["dense", "ratio:8", "ratio:2.5", "r64k128", "r16k64l8", "ratio:8/no-realloc", "ratio:4/kmin=16/per-head"]);
         expect(settings[0]!.sparq).toBe(false);
-        expect(settings[1]!.sparq).toEqual({ratio: 8, meanRealloc: true});
-        expect(settings[3]!.sparq).toEqual({r: 64, k: 128, meanRealloc: true});
-        expect(settings[4]!.sparq).toEqual({r: 16, k: 64, l: 8, meanRealloc: true});
-        expect(settings[5]!.sparq).toEqual({ratio: 8, meanRealloc: false});
-        expect(settings[6]!.sparq).toEqual({ratio: 4, kMin: 16, gqa: "per-head", meanRealloc: true});
+        expect(settings[1]!.sparq).toEqual({ratio: 8, meanRealloc: true, denseBelow: 0});
+        expect(settings[3]!.sparq).toEqual({r: 64, k: 128, meanRealloc: true, denseBelow: 0});
+        expect(settings[4]!.sparq).toEqual({r: 16, k: 64, l: 8, meanRealloc: true, denseBelow: 0});
+        expect(settings[5]!.sparq).toEqual({ratio: 8, meanRealloc: false, denseBelow: 0});
+        expect(settings[6]!.sparq).toEqual({ratio: 4, kMin: 16, gqa: "per-head", meanRealloc: true, denseBelow: 0});
     });
 
     it("applies --layers and --no-mean-realloc to every SparQ item; /realloc overrides", () => {
         const settings = parseSettingsList("dense,ratio:8,ratio:8/realloc", {layers: "2-", meanRealloc: false});
         expect(settings.map((s) => s.label)).toEqual(["dense", "ratio:8/no-realloc", "ratio:8"]);
-        expect(settings[1]!.sparq).toEqual({ratio: 8, meanRealloc: false, layers: "2-"});
-        expect(settings[2]!.sparq).toEqual({ratio: 8, meanRealloc: true, layers: "2-"});
+        expect(settings[1]!.sparq).toEqual({ratio: 8, meanRealloc: false, denseBelow: 0, layers: "2-"});
+        expect(settings[2]!.sparq).toEqual({ratio: 8, meanRealloc: true, denseBelow: 0, layers: "2-"});
     });
 
     it("names the bad item", () => {

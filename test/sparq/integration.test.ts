@@ -3,7 +3,7 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import type {Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
 import {decodeLogits, klDivergence, maxRelativeDifference} from "../../src/eval/logits.js";
 import {getSparqLlama} from "../../src/load.js";
-import {createSparqContext, getSparq, setSparq} from "../../src/sparq/context.js";
+import {createSparqContext, getSparq, getSparqBackend, setSparq} from "../../src/sparq/context.js";
 import {SparqSettingsError, type SparqSettings} from "../../src/sparq/settings.js";
 import {gutenberg, wikitext} from "../helpers.js";
 
@@ -122,6 +122,13 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
             // KV views are padded to 256 cells: 256 while the sequence holds <= 256 tokens, 512 beyond
             expect((await opCountsAfter(context, sequence, tokens.slice(240, 256)))[0]).toBe(0);
             expect((await opCountsAfter(context, sequence, tokens.slice(256, 264)))[0]).toBe(8);
+            expect(getSparq(context).denseBelow).toBe(512);
+            // without a denseBelow, the backend's default: this CPU build runs SparQ at every length
+            expect(getSparqBackend(context)).toBe("cpu");
+            setSparq(context, {ratio: 8});
+            expect(getSparq(context).denseBelow).toBe(0);
+            setSparq(context, false);
+            expect(getSparq(context).denseBelow).toBe(0);
         } finally {
             await context.dispose();
         }

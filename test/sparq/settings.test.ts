@@ -1,6 +1,6 @@
 import {describe, expect, it} from "vitest";
 import {
-    attentionTransferFraction, parseLayerSelection, resolveLayerConfig, resolveSparqSettings, runsSparqAt, SparqSettingsError, sparqFlags
+    attentionTransferFraction, defaultDenseBelow, parseLayerSelection, resolveLayerConfig, resolveSparqSettings, runsSparqAt, SparqSettingsError, sparqFlags
 } from "../../src/sparq/settings.js";
 
 const model = {layerCount: 30, headDim: 64};
@@ -88,6 +88,18 @@ describe("per-layer r, k, l and bytes moved", () => {
         const below = resolveSparqSettings({ratio: 8, denseBelow: 1024}, model);
         expect(runsSparqAt(below, 64, 768)).toBe(false);
         expect(runsSparqAt(below, 64, 1024)).toBe(true);
+    });
+
+    it("defaults denseBelow per backend: dense below 32k on CUDA, SparQ at every length on the CPU", () => {
+        expect(resolveSparqSettings({ratio: 8}, model).denseBelow).toBe(0);
+        expect(resolveSparqSettings({ratio: 8}, model, "cpu").denseBelow).toBe(defaultDenseBelow.cpu);
+        const cuda = resolveSparqSettings({ratio: 8}, model, "cuda");
+        expect(cuda.denseBelow).toBe(32768);
+        expect(runsSparqAt(cuda, 64, 16384)).toBe(false);
+        expect(runsSparqAt(cuda, 64, 32768)).toBe(true);
+        // a denseBelow the settings give wins on every backend, 0 included
+        expect(resolveSparqSettings({ratio: 8, denseBelow: 0}, model, "cuda").denseBelow).toBe(0);
+        expect(resolveSparqSettings({ratio: 8, denseBelow: 1024}, model, "cuda").denseBelow).toBe(1024);
     });
 
     it("models the transfer fraction as in the paper", () => {

@@ -26,7 +26,10 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         .option("ctx", {type: "string", default: "1k,4k", describe: "Context depths: tokens in the cache when generation starts (k = 1024); depth + --tg must fit the model's training context"})
         .option("modes", {type: "string", default: "dense,sparq:8,sparq:4", describe: "dense, sparq:RATIO (r = d/RATIO, k = max(32, S/(2 RATIO))) or sparq:R,K (absolute)"})
         .option("layers", {type: "string", describe: "Layers SparQ modes use, e.g. 2- (default all)"})
-        .option("dense-below", {type: "string", describe: "SparQ modes run dense attention at KV lengths below this, e.g. 32k (the denseBelow setting)"})
+        .option("dense-below", {
+            type: "string",
+            describe: "SparQ modes run dense attention at KV lengths below this, e.g. 0 or 32k (the denseBelow setting; default: 32k with every layer on CUDA, else 0)"
+        })
         .option("batch", {type: "string", default: "1", describe: "Sequences decoded together, one decode of all of them per step, e.g. 1,8: one run per value, each sequence holding the depth (one folder per value under --out when several)"})
         .option("repeat", {type: "number", default: 3, describe: "Rounds over all modes (mode order rotated each round)"})
         .option("tg", {type: "number", default: 32, describe: "Tokens generated per timed run"})
