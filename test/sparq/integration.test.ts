@@ -134,6 +134,32 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
         }
     });
 
+    it("below denseBelow runs the dense graph alone, and from it on runs as if SparQ had been turned on there", async () => {
+        // KV views of 256 cells up to 256 tokens, 512 beyond: denseBelow 512 switches at the 257th token
+        const run = async (sparq: SparqSettings | false, switchTo?: SparqSettings) => {
+            const context = await createSparqContext(model, {contextSize: 2048, sparq, threads: 2});
+            try {
+                const sequence = context.getSequence();
+                await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 32));
+                const early = await stepsLogits(sequence, tokens.slice(32, 256));
+                if (switchTo)
+                    setSparq(context, switchTo); // the next step rebuilds the V sums and the transposed K
+                const late = await stepsLogits(sequence, tokens.slice(256, 300));
+                return {early, late, opCount: getSparq(context).layers[0]!.opCount};
+            } finally {
+                await context.dispose();
+            }
+        };
+        const below = await run({ratio: 8, denseBelow: 512});
+        const dense = await run(false);
+        const switched = await run(false, {ratio: 8, denseBelow: 0});
+        expect(below.opCount).toBe(44);
+        // the dense graph: dense logits, bit for bit; then the switch: what turning SparQ on gives
+        below.early.forEach((l, i) => expect(maxRelativeDifference(dense.early[i]!, l)).toBe(0));
+        below.late.forEach((l, i) => expect(maxRelativeDifference(switched.late[i]!, l)).toBe(0));
+        expect(maxRelativeDifference(dense.late.at(-1)!, below.late.at(-1)!)).toBeGreaterThan(0); // SparQ ran
+    });
+
     it("applies new settings at the next step of a running sequence (no stale graph is reused)", async () => {
         const context = await createSparqContext(model, {contextSize: 512, threads: 2});
         try {
