@@ -20,7 +20,7 @@ import {getSparqVersion} from "../load.js";
 import {readAttentionShape} from "../models/shape.js";
 import {seededRandom} from "../random.js";
 import {createSparqContext, getSparq, getSparqBackend, setSparq} from "../sparq/context.js";
-import {resolveSparqSettings, runsSparqAt, SparqSettingsError, type SparqBackend, type SparqModelShape} from "../sparq/settings.js";
+import {resolveSparqSettings, runsSparqAt, SparqSettingsError, type SparqModelShape} from "../sparq/settings.js";
 import {idealSpeedup, kvViewLength, meanGenerationAttentionBytes, weightBytesPerToken, type AttentionShape, type LayerSelection} from "./bytes.js";
 import type {BenchMode} from "./options.js";
 import {benchSchemaVersion, type BenchResult, type BenchRow, type BenchSparqLayer, type BenchStats} from "./report.js";
@@ -183,9 +183,9 @@ export function verifySparqRan({mode, depth, steps, ops, enabled}: {
         throw new Error(`mode ${mode} enables SparQ in no layer`);
 }
 
-/** Whether `mode` runs the SparQ op in a decode step at KV view `nKv` on `backend` (not below denseBelow, nor at k >= nKv). */
-function runsSparq(mode: BenchMode, model: SparqModelShape, backend: SparqBackend, nKv: number): boolean {
-    return mode.sparq !== false && runsSparqAt(resolveSparqSettings(mode.sparq, model, backend), model.headDim, nKv);
+/** Whether `mode` runs the SparQ op in a decode step of `context` at KV view `nKv` (not below denseBelow, nor at k >= nKv). */
+function runsSparq(mode: BenchMode, model: SparqModelShape, context: LlamaContext, nKv: number): boolean {
+    return mode.sparq !== false && runsSparqAt(resolveSparqSettings(mode.sparq, model, getSparqBackend(context)), model.headDim, nKv);
 }
 
 /**
@@ -200,7 +200,7 @@ async function runMode(
     await Promise.all(sequences.map((sequence) => rewind(sequence, stream, depth)));
     // step i attends depth + i + 1 positions; the op runs where the KV view allows it
     const sparqSteps = Array.from({length: tokens}, (_, i) => kvViewLength(depth + i + 1, context.contextSize))
-        .filter((nKv) => runsSparq(mode, model, getSparqBackend(context), nKv)).length;
+        .filter((nKv) => runsSparq(mode, model, context, nKv)).length;
     const before = opCounts(context);
     const started = performance.now();
     await decodeFixedTokens(sequences, stream.slice(depth, depth + tokens));
@@ -278,7 +278,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                     const layersAt = mode.sparq === false
                         ? null
                         : (nKv: number): LayerSelection[] => getSparq(context, nKv).layers
-                            .map((layer) => (layer.enabled && runsSparq(mode, info, getSparqBackend(context), nKv) ? {r: layer.r!, k: layer.k!} : null));
+                            .map((layer) => (layer.enabled && runsSparq(mode, info, context, nKv) ? {r: layer.r!, k: layer.k!} : null));
                     const modeBytes = meanGenerationAttentionBytes(shape, {depth, tokens, contextSize: context.contextSize, layersAt});
                     bytes.set(mode.label, modeBytes);
                     if (mode.sparq !== false)
