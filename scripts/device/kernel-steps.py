@@ -6,9 +6,13 @@ of matrix-vector products (a decode) that runs SparQ kernels (sq_*) is a SparQ s
 them a dense step. Of each kind, the steps with its most common kernel count (steady
 decode, not the rewinds) are summarised by medians: span (first start to last end), busy time
 (union of the kernels), idle time to the next step, and per kernel family (name up to its
-template or argument list) the count and summed duration, dense and SparQ side by side.
+template or argument list) the count and summed duration, dense and SparQ side by side. CUDA
+runtime calls ("[api] ..." lines) are not kernels: they show what the host spends in CUDA in the
+idle time before each step.
 Usage: kernel-steps.py TRACE [GAP_US=40]"""
+import bisect
 import collections
+import re
 import statistics
 import sys
 
@@ -23,13 +27,31 @@ def family(name):
     return name.strip()
 
 
-rows = []
+rows, calls = [], []
 with open(path, errors="replace") as fh:
     for line in fh:
         parts = line.rstrip("\n").split("\t", 2)
-        if len(parts) == 3:
+        if len(parts) != 3:
+            continue
+        if parts[2].startswith("[api] "):
+            calls.append((int(parts[0]), int(parts[1]), re.sub(r"_v\d+$", "", parts[2][6:])))
+        else:
             rows.append((int(parts[0]), int(parts[1]), family(parts[2])))
 rows.sort()
+calls.sort()
+call_starts = [start for start, _, _ in calls]
+longest_call = max((stop - start for start, stop, _ in calls), default=0)
+
+
+def calls_within(t0, t1):
+    """Time per runtime call name inside (t0, t1), each call clipped to it, and the call counts."""
+    spent, counts = collections.Counter(), collections.Counter()
+    for start, stop, name in calls[bisect.bisect_left(call_starts, t0 - longest_call):bisect.bisect_right(call_starts, t1)]:
+        overlap = min(stop, t1) - max(start, t0)
+        if overlap > 0:
+            spent[name] += overlap
+            counts[name] += 1
+    return spent, counts
 
 steps, current, end = [], [], -1
 for start, stop, name in rows:
@@ -58,12 +80,14 @@ def busy(step):
     return total
 
 
-summary = {}
+summary, before = {}, {}
 for i, step in enumerate(steps):
     k = kind(step)
     if k is not None:
         idle = steps[i + 1][0][0] - max(stop for _, stop, _ in step) if i + 1 < len(steps) else None
         summary.setdefault(k, []).append((step, idle))
+        if i > 0:  # the host's time between the previous step's last kernel and this step's first
+            before[id(step)] = (max(stop for _, stop, _ in steps[i - 1]), step[0][0])
 
 families = {}
 print(f"{len(rows)} kernels and memsets in {len(steps)} steps (gap > {gap_ns / 1000:.0f} us between steps)")
@@ -84,6 +108,16 @@ for k, found in summary.items():
         for name, (count, ns) in sums.items():
             per[name].append((count, ns))
     families[k] = {name: (v[0][0], statistics.median(ns for _, ns in v) / 1000) for name, v in per.items()}
+    windows = [before[id(step)] for step, _ in kept if id(step) in before]
+    if calls and windows:
+        gaps = [(t1 - t0) / 1000 for t0, t1 in windows]
+        spent = [calls_within(t0, t1) for t0, t1 in windows]
+        in_calls = [sum(s.values()) / 1000 for s, _ in spent]
+        print(f"  host time before a step {statistics.median(gaps):.1f} us, of which in CUDA runtime calls "
+              f"{statistics.median(in_calls):.1f} us (medians); per call, median us (count):")
+        for name in sorted({n for s, _ in spent for n in s}, key=lambda n: -sum(s[n] for s, _ in spent))[:8]:
+            print(f"    {name:<40}{statistics.median(s[name] for s, _ in spent) / 1000:10.1f} "
+                  f"({statistics.median(c[name] for _, c in spent):g})")
 
 if families:
     kinds = [k for k in ("dense", "sparq") if k in families]
