@@ -145,6 +145,11 @@ describe("sparq generate --sparq", () => {
             const {stderr} = await run(["generate", "-m", tiny, "-n", "4", "--ctx", "256", "--threads", "2", "--sparq", "16,64", "--layers", "0"]);
             expect(stderr).toMatch(/tokens\/s .*SparQ: r = 16, k = 64, layers 0; 1\/2 layers at r=16 k=64 l=16 \(KV length 256\); SparQ op ran in \d+ decode steps per layer/);
         });
+
+        it("the command keeps steps below --dense-below dense and says so", async () => {
+            const {stderr} = await run(["generate", "-m", tiny, "-n", "4", "--ctx", "256", "--threads", "2", "--sparq", "16,64", "--dense-below", "1k"]);
+            expect(stderr).toMatch(/SparQ op ran in 0 decode steps per layer \(0 layer-steps in all\); dense attention below KV length 1024/);
+        });
     });
 });
 

@@ -16,6 +16,8 @@ describe("sparq CLI validation", () => {
         expect((await failure(["generate", "--tokens", "0"])).message).toMatch(/--tokens must be a positive integer/);
         expect((await failure(["generate", "--temperature", "-1"])).message).toMatch(/--temperature must be >= 0/);
         expect((await failure(["generate", "--ctx", "8.5"])).message).toMatch(/--ctx must be an integer/);
+        expect((await failure(["generate", "--dense-below", "32k"])).message).toMatch(/--dense-below applies to --sparq/);
+        expect((await failure(["generate", "--sparq", "8", "--dense-below", "lots"])).message).toMatch(/--dense-below/);
     });
 
     it("reports a missing model file instead of crashing", async () => {

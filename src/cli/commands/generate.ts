@@ -1,6 +1,6 @@
 import type {CommandModule} from "yargs";
 import {parseGpuBackend} from "../../build/toolchain.js";
-import {parseSparqSpec} from "../../bench/options.js";
+import {parseSparqSpec, parseTokenCount} from "../../bench/options.js";
 import {formatSparqSummary, generate} from "../../generate.js";
 import {getSparqLlama} from "../../load.js";
 import {chooseModel, defaultModelUri, resolveModel} from "../../models/resolve.js";
@@ -8,7 +8,7 @@ import {createBuildProgressPrinter} from "../progress.js";
 
 type GenerateArgs = {
     model?: string, prompt: string, tokens: number, temperature: number, ctx?: number, threads?: number, gpu: string,
-    sparq?: string, layers?: string
+    sparq?: string, layers?: string, denseBelow?: string
 };
 
 export const generateCommand: CommandModule<object, GenerateArgs> = {
@@ -24,6 +24,10 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
         .option("gpu", {type: "string", default: "cpu", describe: "Backend: cpu or cuda"})
         .option("sparq", {type: "string", describe: "SparQ Attention in decode steps: a ratio (8: r = d/8, k = max(32, S/16)) or r,k (16,256)"})
         .option("layers", {type: "string", describe: "With --sparq: the layers that use it, e.g. 2- or 0-3,8 (default all)"})
+        .option("dense-below", {
+            type: "string",
+            describe: "With --sparq: dense attention at KV lengths below this, e.g. 0 or 32k (default: 32k with every layer on CUDA, else 0)"
+        })
         .check((args) => {
             if (!Number.isInteger(args.tokens) || args.tokens < 1)
                 throw new Error(`--tokens must be a positive integer, got ${args.tokens}`);
@@ -36,15 +40,21 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
             parseGpuBackend(args.gpu);
             if (args.sparq != null)
                 parseSparqSpec(args.sparq, "--sparq", args.layers);
-            else if (args.layers != null)
-                throw new Error("--layers chooses the layers of --sparq: give --sparq too");
+            else if (args.layers != null || args.denseBelow != null)
+                throw new Error(`${args.layers != null ? "--layers" : "--dense-below"} applies to --sparq: give --sparq too`);
+            if (args.denseBelow != null)
+                parseTokenCount(String(args.denseBelow), "--dense-below", 0);
             return true;
         })
         .example("$0 generate -m ../shared/models/stories260K-f32.gguf -p 'Once upon a time'", "greedy completion of a local model")
         .example("$0 generate -m model.gguf --sparq 8 --layers 2-", "SparQ at 1/8 of the attention bytes, the first two layers dense")
-        .example("$0 generate -m model.gguf --sparq 16,128", "SparQ with r = 16 query components and the top k = 128 positions"),
+        .example("$0 generate -m model.gguf --sparq 16,128", "SparQ with r = 16 query components and the top k = 128 positions")
+        .example("$0 generate -m model.gguf --gpu cuda --sparq 8 --dense-below 0", "SparQ on the GPU at every context length"),
     handler: async (args) => {
-        const sparq = args.sparq == null ? undefined : parseSparqSpec(args.sparq, "--sparq", args.layers);
+        const sparq = args.sparq == null ? undefined : {
+            ...parseSparqSpec(args.sparq, "--sparq", args.layers),
+            ...(args.denseBelow == null ? {} : {denseBelow: parseTokenCount(String(args.denseBelow), "--dense-below", 0)})
+        };
         const modelPath = await resolveModel(chooseModel(args.model));
         const llama = await getSparqLlama({gpu: parseGpuBackend(args.gpu), onBuildProgress: createBuildProgressPrinter()});
         try {
