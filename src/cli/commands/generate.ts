@@ -40,8 +40,10 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
             parseGpuBackend(args.gpu);
             if (args.sparq != null)
                 parseSparqSpec(args.sparq, "--sparq", args.layers);
-            else if (args.layers != null || args.denseBelow != null)
-                throw new Error(`${args.layers != null ? "--layers" : "--dense-below"} applies to --sparq: give --sparq too`);
+            else if (args.layers != null)
+                throw new Error("--layers chooses the layers of --sparq: give --sparq too");
+            else if (args.denseBelow != null)
+                throw new Error("--dense-below applies to --sparq: give --sparq too");
             if (args.denseBelow != null)
                 parseTokenCount(String(args.denseBelow), "--dense-below", 0);
             return true;
