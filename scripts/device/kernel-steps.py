@@ -53,6 +53,7 @@ def calls_within(t0, t1):
             counts[name] += 1
     return spent, counts
 
+
 steps, current, end = [], [], -1
 for start, stop, name in rows:
     if current and start > end + gap_ns:
@@ -80,20 +81,21 @@ def busy(step):
     return total
 
 
-summary, before = {}, {}
+summary = {}
 for i, step in enumerate(steps):
     k = kind(step)
     if k is not None:
         idle = steps[i + 1][0][0] - max(stop for _, stop, _ in step) if i + 1 < len(steps) else None
-        summary.setdefault(k, []).append((step, idle))
-        if i > 0:  # the host's time between the previous step's last kernel and this step's first
-            before[id(step)] = (max(stop for _, stop, _ in steps[i - 1]), step[0][0])
+        # the host's time between the previous step's last kernel and this step's first
+        before = (max(stop for _, stop, _ in steps[i - 1]), step[0][0]) if i > 0 else None
+        summary.setdefault(k, []).append((step, idle, before))
 
 families = {}
 print(f"{len(rows)} kernels and memsets in {len(steps)} steps (gap > {gap_ns / 1000:.0f} us between steps)")
 for k, found in summary.items():
-    modal = collections.Counter(len(step) for step, _ in found).most_common(1)[0][0]
-    kept = [(step, idle) for step, idle in found if len(step) == modal]
+    modal = collections.Counter(len(step) for step, _, _ in found).most_common(1)[0][0]
+    kept = [(step, idle) for step, idle, _ in found if len(step) == modal]
+    windows = [before for step, _, before in found if len(step) == modal and before is not None]
     span = statistics.median(max(e for _, e, _ in s) - min(b for b, _, _ in s) for s, _ in kept) / 1000
     idles = [idle for _, idle in kept if idle is not None]
     print(f"\n{k}: {len(kept)} of {len(found)} steps with {modal} kernels: span {span:.1f} us, "
@@ -108,7 +110,6 @@ for k, found in summary.items():
         for name, (count, ns) in sums.items():
             per[name].append((count, ns))
     families[k] = {name: (v[0][0], statistics.median(ns for _, ns in v) / 1000) for name, v in per.items()}
-    windows = [before[id(step)] for step, _ in kept if id(step) in before]
     if calls and windows:
         gaps = [(t1 - t0) / 1000 for t0, t1 in windows]
         spent = [calls_within(t0, t1) for t0, t1 in windows]

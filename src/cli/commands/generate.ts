@@ -55,7 +55,7 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
     handler: async (args) => {
         const sparq = args.sparq == null ? undefined : {
             ...parseSparqSpec(args.sparq, "--sparq", args.layers),
-            ...(args.denseBelow == null ? {} : {denseBelow: parseTokenCount(String(args.denseBelow), "--dense-below", 0)})
+            ...(args.denseBelow == null ? {} : {denseBelow: parseTokenCount(args.denseBelow, "--dense-below", 0)})
         };
         const modelPath = await resolveModel(chooseModel(args.model));
         const llama = await getSparqLlama({gpu: parseGpuBackend(args.gpu), onBuildProgress: createBuildProgressPrinter()});
