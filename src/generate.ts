@@ -1,6 +1,7 @@
 import {LlamaCompletion, type Llama, type Token} from "node-llama-cpp";
 import {kvViewLength} from "./bench/bytes.js";
 import {createSparqContext, getSparq, type SparqInfo} from "./sparq/context.js";
+import {appendTokensInPlace} from "./sparq/token-history.js";
 import type {SparqSettings} from "./sparq/settings.js";
 
 export type GenerateOptions = {
@@ -43,6 +44,8 @@ export async function generate(llama: Llama, options: GenerateOptions): Promise<
         const context = options.sparq == null
             ? await model.createContext({contextSize: options.contextSize, threads: options.threads})
             : await createSparqContext(model, {contextSize: options.contextSize, threads: options.threads, sparq: options.sparq});
+        if (options.sparq == null)
+            appendTokensInPlace(context);
         const sequence = context.getSequence();
         const completion = new LlamaCompletion({contextSequence: sequence});
         const promptTokens = model.tokenize(options.prompt).length;

@@ -9,6 +9,8 @@
 # reports of every model, logs) come back as $OUT/e2e.tar.gz, the tables also in $OUT/tables.md.
 # DENSE_BELOW=0: SparQ modes run the op at every depth (sparq bench --dense-below; with every layer on
 # CUDA the default keeps KV lengths under 32k on dense attention).
+# HOST_STEPS="1024 131072": after each bench, scripts/device/host-steps.mjs at these depths (wall time
+# per dense step against llama.cpp's own eval time: the host's share).
 # PROFILE=1: instead of the benchmarks, where a decode step's GPU time goes, dense vs SparQ 8x, at
 # each depth and the first batch of each model (PROFILE_THREADS=n: again with n CPU threads): one
 # traced run each (CUPTI through scripts/device/kernel-trace.cpp, as the machine has no Nsight
@@ -118,5 +120,11 @@ for spec in "$@"; do
         --modes dense,sparq:8,sparq:4 --tg 32 --repeat 2 --out "$results/$name" 2>&1 | tee "$results/bench-$name.log" | grep -v "filled"
     elapsed "bench $name done"
     find "$results/$name" -name bench.md -exec cat {} + >> "$OUT/tables.md"
+    if [ -n "${HOST_STEPS:-}" ]; then
+        { echo "## $name: the host's share of a dense decode step"
+          node scripts/device/host-steps.mjs "/tmp/$name.gguf" $HOST_STEPS 2>&1 | grep "^|"
+          echo; } | tee -a "$OUT/tables.md"
+        elapsed "host steps $name done"
+    fi
     save
 done

@@ -2,6 +2,7 @@ import type {LlamaContext, LlamaContextOptions, LlamaModel} from "node-llama-cpp
 import {getSparqVersion} from "../load.js";
 import {readAttentionShape} from "../models/shape.js";
 import {resolveLayerConfig, resolveSparqSettings, type NativeSparqParams, type SparqBackend, type SparqSettings} from "./settings.js";
+import {appendTokensInPlace} from "./token-history.js";
 
 /** The native controls our addon patch adds to node-llama-cpp's context. */
 type SparqAddonContext = {
@@ -85,10 +86,15 @@ export function getSparq(context: LlamaContext, kvLength: number = context.conte
     };
 }
 
-/** `model.createContext(options)` with SparQ settings applied before the first token. */
+/**
+ * `model.createContext(options)` with SparQ settings applied before the first token. Its sequences
+ * keep their token history growing in place (see token-history.ts), which long contexts need in
+ * dense steps as much as in SparQ ones.
+ */
 export async function createSparqContext(model: LlamaModel, options: LlamaContextOptions & {sparq?: SparqSettings | false} = {}): Promise<LlamaContext> {
     const {sparq, ...contextOptions} = options;
     const context = await model.createContext({flashAttention: true, ...contextOptions});
+    appendTokensInPlace(context);
     try {
         if (sparq)
             setSparq(context, sparq);
