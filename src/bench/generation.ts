@@ -19,8 +19,8 @@ import {readPin} from "../build/vendor.js";
 import {getSparqVersion} from "../load.js";
 import {readAttentionShape} from "../models/shape.js";
 import {seededRandom} from "../random.js";
-import {createSparqContext, getSparq, getSparqBackend, setSparq} from "../sparq/context.js";
-import {resolveSparqSettings, runsSparqAt, SparqSettingsError, type SparqModelShape} from "../sparq/settings.js";
+import {createSparqContext, getSparq, setSparq} from "../sparq/context.js";
+import {resolveSparqSettings, SparqSettingsError} from "../sparq/settings.js";
 import {idealSpeedup, kvViewLength, meanGenerationAttentionBytes, weightBytesPerToken, type AttentionShape, type LayerSelection} from "./bytes.js";
 import type {BenchMode} from "./options.js";
 import {benchSchemaVersion, type BenchResult, type BenchRow, type BenchSparqLayer, type BenchStats} from "./report.js";
@@ -183,9 +183,9 @@ export function verifySparqRan({mode, depth, steps, ops, enabled}: {
         throw new Error(`mode ${mode} enables SparQ in no layer`);
 }
 
-/** Whether `mode` runs the SparQ op in a decode step of `context` at KV view `nKv` (not below denseBelow, nor at k >= nKv). */
-function runsSparq(mode: BenchMode, model: SparqModelShape, context: LlamaContext, nKv: number): boolean {
-    return mode.sparq !== false && runsSparqAt(resolveSparqSettings(mode.sparq, model, getSparqBackend(context)), model.headDim, nKv);
+/** Whether a decode step of `context` at KV view `nKv` runs the SparQ op, under the settings applied to it. */
+function runsSparq(context: LlamaContext, nKv: number): boolean {
+    return getSparq(context, nKv).layers.some((layer) => layer.runsOp);
 }
 
 /**
@@ -193,14 +193,13 @@ function runsSparq(mode: BenchMode, model: SparqModelShape, context: LlamaContex
  * tokens/sec of all sequences and the op counts it added per layer.
  */
 async function runMode(
-    context: LlamaContext, model: SparqModelShape, sequences: readonly LlamaContextSequence[], stream: readonly Token[], depth: number,
-    tokens: number, mode: BenchMode
+    context: LlamaContext, sequences: readonly LlamaContextSequence[], stream: readonly Token[], depth: number, tokens: number, mode: BenchMode
 ): Promise<{tokensPerSecond: number, ops: number[]}> {
     setSparq(context, mode.sparq);
     await Promise.all(sequences.map((sequence) => rewind(sequence, stream, depth)));
     // step i attends depth + i + 1 positions; the op runs where the KV view allows it
     const sparqSteps = Array.from({length: tokens}, (_, i) => kvViewLength(depth + i + 1, context.contextSize))
-        .filter((nKv) => runsSparq(mode, model, context, nKv)).length;
+        .filter((nKv) => runsSparq(context, nKv)).length;
     const before = opCounts(context);
     const started = performance.now();
     await decodeFixedTokens(sequences, stream.slice(depth, depth + tokens));
@@ -272,13 +271,13 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                 const layerInfo = new Map<string, BenchSparqLayer[]>();
                 for (const mode of modes) {
                     if (warmupTokens > 0)
-                        await runMode(context, info, sequences, stream, depth, Math.min(warmupTokens, tokens), mode);
+                        await runMode(context, sequences, stream, depth, Math.min(warmupTokens, tokens), mode);
                     else
                         setSparq(context, mode.sparq);
                     const layersAt = mode.sparq === false
                         ? null
                         : (nKv: number): LayerSelection[] => getSparq(context, nKv).layers
-                            .map((layer) => (layer.enabled && runsSparq(mode, info, context, nKv) ? {r: layer.r!, k: layer.k!} : null));
+                            .map((layer) => (layer.runsOp ? {r: layer.r!, k: layer.k!} : null));
                     const modeBytes = meanGenerationAttentionBytes(shape, {depth, tokens, contextSize: context.contextSize, layersAt});
                     bytes.set(mode.label, modeBytes);
                     if (mode.sparq !== false)
@@ -291,7 +290,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                     const order = modes.map((_, i) => modes[(i + round) % modes.length]!);
                     const line: string[] = [];
                     for (const mode of order) {
-                        const {tokensPerSecond, ops} = await runMode(context, info, sequences, stream, depth, tokens, mode);
+                        const {tokensPerSecond, ops} = await runMode(context, sequences, stream, depth, tokens, mode);
                         perRound.get(mode.label)!.push(tokensPerSecond);
                         layerInfo.get(mode.label)?.forEach((layer, i) => {
                             layer.opCount += ops[i]!;

@@ -19,7 +19,7 @@ export type BenchStats = {
 };
 
 /** One layer of a SparQ mode: r, k, l at the mean KV view length; opCount counts the timed steps (all rounds). */
-export type BenchSparqLayer = SparqLayerInfo;
+export type BenchSparqLayer = Omit<SparqLayerInfo, "runsOp">;
 
 /** One (context depth, mode) measurement. */
 export type BenchRow = {

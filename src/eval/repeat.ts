@@ -4,7 +4,7 @@
  * characters and tokens. The passage is prefilled densely; the "\n\n" and the cue are fed one decode
  * step per token and the repetition generated greedily (stopped at the first wrong token).
  */
-import type {LlamaModel, Token} from "node-llama-cpp";
+import type {LlamaModel} from "node-llama-cpp";
 import {createSparqContext, getModelAttentionShape} from "../sparq/context.js";
 import {restrictToVocabulary, tokenizePrefix, withBos} from "./data.js";
 import {greedyForSettings} from "./generation.js";

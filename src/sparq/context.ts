@@ -1,7 +1,7 @@
 import type {LlamaContext, LlamaContextOptions, LlamaModel} from "node-llama-cpp";
 import {getSparqVersion} from "../load.js";
 import {readAttentionShape} from "../models/shape.js";
-import {resolveLayerConfig, resolveSparqSettings, type NativeSparqParams, type SparqBackend, type SparqSettings} from "./settings.js";
+import {resolveLayerConfig, resolveSparqSettings, runsSparqAt, type NativeSparqParams, type SparqBackend, type SparqSettings} from "./settings.js";
 import {appendTokensInPlace} from "./token-history.js";
 
 /** The native controls our addon patch adds to node-llama-cpp's context. */
@@ -18,6 +18,11 @@ export type SparqLayerInfo = {
     r?: number,
     k?: number,
     l?: number,
+    /**
+     * Whether a decode step at that KV length runs the SparQ op in this layer: enabled, at least
+     * denseBelow, and k below the KV length (else SparQ would keep every position: dense attention).
+     */
+    runsOp: boolean,
     /** Decode steps in which this layer ran the SparQ op. */
     opCount: number
 };
@@ -77,12 +82,13 @@ export function setSparq(context: LlamaContext, settings: SparqSettings | false)
 export function getSparq(context: LlamaContext, kvLength: number = context.contextSize): SparqInfo {
     const info = addonOf(context).getSparqInfo(kvLength);
     const applied = appliedSettings.get(context) ?? null;
+    const stepRunsOp = applied != null && runsSparqAt(applied.params, getModelAttentionShape(context.model).headDim, kvLength);
     return {
         settings: applied && {...applied.settings},
         denseBelow: applied?.params.denseBelow ?? 0,
         memorySize: info.memorySize,
         kvLength,
-        layers: info.layers.map((layer, i) => ({layer: i, ...layer}))
+        layers: info.layers.map((layer, i) => ({layer: i, ...layer, runsOp: layer.enabled && stepRunsOp}))
     };
 }
 

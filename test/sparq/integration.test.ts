@@ -123,12 +123,16 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
             expect((await opCountsAfter(context, sequence, tokens.slice(240, 256)))[0]).toBe(0);
             expect((await opCountsAfter(context, sequence, tokens.slice(256, 264)))[0]).toBe(8);
             expect(getSparq(context).denseBelow).toBe(512);
+            // what getSparq says of a step at a KV length is what the op counts show
+            expect(getSparq(context, 256).layers.map((layer) => layer.runsOp)).toEqual(getSparq(context, 256).layers.map(() => false));
+            expect(getSparq(context, 512).layers.map((layer) => layer.runsOp)).toEqual(getSparq(context, 512).layers.map(() => true));
             // without a denseBelow, the backend's default: this CPU build runs SparQ at every length
             expect(getSparqBackend(context)).toBe("cpu");
             setSparq(context, {ratio: 8});
             expect(getSparq(context).denseBelow).toBe(0);
             setSparq(context, false);
             expect(getSparq(context).denseBelow).toBe(0);
+            expect(getSparq(context, 512).layers.some((layer) => layer.runsOp)).toBe(false);
         } finally {
             await context.dispose();
         }
