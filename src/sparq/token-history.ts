@@ -8,9 +8,10 @@
  *
  * For the sequences of a context passed to `appendTokensInPlace`, the history array's `concat`
  * appends to the array itself and returns it, so that assignment keeps the same array; an accessor
- * gives every array the sequence later stores (after an erase, a state load, a fork) the same
- * `concat`. What the sequence holds and reports (`contextTokens`) is unchanged. Where a future
- * node-llama-cpp keeps its history elsewhere, sequences are left as they are.
+ * gives every array the sequence later stores (a loaded state, a restored checkpoint, a copy of
+ * another sequence) the same `concat`. What the sequence holds and reports (`contextTokens`) is
+ * unchanged. Where a future node-llama-cpp keeps its history elsewhere, sequences are left as they
+ * are.
  */
 import type {LlamaContext, LlamaContextSequence, Token} from "node-llama-cpp";
 
