@@ -42,10 +42,8 @@ export async function generate(llama: Llama, options: GenerateOptions): Promise<
     const model = await llama.loadModel({modelPath: options.modelPath});
     try {
         const context = options.sparq == null
-            ? await model.createContext({contextSize: options.contextSize, threads: options.threads})
+            ? appendTokensInPlace(await model.createContext({contextSize: options.contextSize, threads: options.threads}))
             : await createSparqContext(model, {contextSize: options.contextSize, threads: options.threads, sparq: options.sparq});
-        if (options.sparq == null)
-            appendTokensInPlace(context);
         const sequence = context.getSequence();
         const completion = new LlamaCompletion({contextSequence: sequence});
         const promptTokens = model.tokenize(options.prompt).length;

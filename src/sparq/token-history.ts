@@ -53,12 +53,13 @@ export function appendSequenceTokensInPlace(sequence: LlamaContextSequence): boo
     return true;
 }
 
-/** Every sequence `context.getSequence()` hands out from now on keeps its token history growing in place. */
-export function appendTokensInPlace(context: LlamaContext): void {
+/** Every sequence `context.getSequence()` hands out from now on keeps its token history growing in place; returns the context. */
+export function appendTokensInPlace(context: LlamaContext): LlamaContext {
     const getSequence = context.getSequence.bind(context);
     context.getSequence = (...args: Parameters<LlamaContext["getSequence"]>) => {
         const sequence = getSequence(...args);
         appendSequenceTokensInPlace(sequence);
         return sequence;
     };
+    return context;
 }
