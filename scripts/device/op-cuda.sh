@@ -122,11 +122,11 @@ if [ "${MULTI:-0}" = 1 ] && [ "$(left)" -gt 60 ]; then
   grep -v warmup "$OUT/bench-multi.log" | tail -n +4 | tee -a "$OUT/summary.txt"
 fi
 
-# ms per op with only the first n steps of the multi-launch path launched (n = 1..5: A, B, C, E, F):
+# ms per op with only the first n steps of the multi-launch path launched (n = 1..4: A, B, C, D):
 # consecutive differences are the steps' times inside the graph
 steps() { # S [n_head_kv]
   local line="multi-launch steps, S=$1${2:+, $2 KV heads}, 8x / 4x ms with steps 1..n:"
-  for n in 1 2 3 4 5; do
+  for n in 1 2 3 4; do
     line="$line | $n: $(GGML_CUDA_SPARQ_MULTI=1 GGML_CUDA_SPARQ_STOP=$n timeout 30 ./build/bin/bench-sparq-cuda $1 CUDA0 $1 1 ${2:-8} 2>&1 \
       | awk '$2 ~ /^[48]x$/ { printf "%s ", $10 }')"
   done
@@ -164,13 +164,13 @@ prof() { # S kernel-regex count
 }
 prof 32768 sq_ 4
 prof 32768 flash_attn 2
-prof 131072 sq_ 5
+prof 131072 sq_ 4
 
 # why each kernel of the multi-launch path takes its time at these S (8x): occupancy, issue rate and
 # ncu's own reading of the warp stalls, one kernel after the other
 for S in ${NCU_DETAIL:-}; do
   [ "$(left)" -lt 60 ] && break
-  GGML_CUDA_SPARQ_MULTI=1 timeout 50 "$NCUB" --kernel-name regex:sq_ --launch-count 5 --section SpeedOfLight --section Occupancy \
+  GGML_CUDA_SPARQ_MULTI=1 timeout 50 "$NCUB" --kernel-name regex:sq_ --launch-count 4 --section SpeedOfLight --section Occupancy \
     --section LaunchStats --section WarpStateStats --section SchedulerStats ./build/bin/bench-sparq-cuda $S CUDA0 $S > "$OUT/ncu-detail_$S.log" 2>&1
   say "ncu detail S=$S rc=$?"
   grep -aE "^  sq_|Duration|DRAM Throughput|L2 Cache Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Waves Per SM|Warp Cycles Per Issued|Issued Warp Per Scheduler|Grid Size|Block Size" \
@@ -180,7 +180,7 @@ done
 
 # where each kernel's warps wait, per source line (8x op; the bench's first launches)
 for S in ${NCU_SRC:-}; do
-  for K in ${NCU_SRC_K:-sq_scores sq_zsum sq_hist1 sq_compact sq_attn sq_fused}; do
+  for K in ${NCU_SRC_K:-sq_scores sq_hist1 sq_compact sq_attn sq_fused}; do
     [ "$(left)" -lt 40 ] && break
     multi=1; [ $K = sq_fused ] && multi=0
     GGML_CUDA_SPARQ_MULTI=$multi timeout 60 "$NCUB" --kernel-name regex:"$K" --launch-count 1 --section WarpStateStats \
