@@ -50,9 +50,11 @@ if [ ! -f build/build.ninja ]; then
 fi
 targets="test-backend-ops bench-sparq-cuda"
 [ "${HOST_TEST:-0}" = 1 ] && targets="$targets test-sparq-attn"
-timeout $(( $(left) - 120 )) cmake --build build --target $targets -j"$(nproc)" > "$OUT/build.log" 2>&1
+build_s=$(( $(left) - 120 )) # a fresh machine's build takes 300-350 s
+timeout $build_s cmake --build build --target $targets -j"$(nproc)" > "$OUT/build.log" 2>&1
 rc=$?
 say "build rc=$rc"
+[ $rc -eq 124 ] && say "the build ran out of its $build_s s: LIMIT leaves the build LIMIT - 120 s"
 [ $rc -ne 0 ] && { grep -E "error|FAILED" "$OUT/build.log" | head -20; tail -5 "$OUT/build.log"; exit 2; }
 
 if [ "${QUICK:-0}" != 1 ]; then
