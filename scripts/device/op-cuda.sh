@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The SparQ CUDA op on the GPU machine, in one go: build for sm_90, test-backend-ops SPARQ_ATTN_EXT
-# (CUDA vs CPU), bench-sparq-cuda (SparQ vs dense flash attention), compute-sanitizer memcheck, ncu
+# The SparQ CUDA ops on the GPU machine, in one go: build for sm_90, test-backend-ops SPARQ_ATTN_EXT
+# and SPARQ_UPDATE (CUDA vs CPU), bench-sparq-cuda (SparQ vs dense flash attention), compute-sanitizer memcheck, ncu
 # per-kernel times. Logs and summary.txt under $OUT; the GPU is named in gpu.txt and the summary.
 #
 # Here first, pack the patched vendor tree (about 11 MB) into the git-ignored .device-cuda/:
@@ -62,6 +62,8 @@ timeout 170 ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 > "$OUT/test
 say "test rc=$? cases OK: $(grep -ac ': .*OK' "$OUT/test.log"), FAIL: $(grep -ac 'FAIL' "$OUT/test.log")"
 grep -aE "tests passed" "$OUT/test.log" | tail -1 | tee -a "$OUT/summary.txt"
 grep -a "FAIL" "$OUT/test.log" | head -10
+timeout 60 ./build/bin/test-backend-ops -o SPARQ_UPDATE -b CUDA0 > "$OUT/test-update.log" 2>&1
+say "test SPARQ_UPDATE rc=$? $(grep -aE 'tests passed' "$OUT/test-update.log" | tail -1) FAIL: $(grep -ac FAIL "$OUT/test-update.log")"
 
 timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench.log" 2>&1
 say "bench rc=$?"
@@ -111,6 +113,8 @@ if [ "$(left)" -gt 70 ]; then
   timeout 60 "$CS" --tool memcheck --leak-check no ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 \
     -p "^d=(64|128),n_kv=(7|1000|4096)," > "$OUT/memcheck.log" 2>&1
   say "memcheck rc=$? $(grep -aE 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1) $(grep -aE 'tests passed' "$OUT/memcheck.log" | tail -1)"
+  timeout 30 "$CS" --tool memcheck --leak-check no ./build/bin/test-backend-ops -o SPARQ_UPDATE -b CUDA0 > "$OUT/memcheck-update.log" 2>&1
+  say "memcheck SPARQ_UPDATE rc=$? $(grep -aE 'ERROR SUMMARY' "$OUT/memcheck-update.log" | tail -1) $(grep -aE 'tests passed' "$OUT/memcheck-update.log" | tail -1)"
 fi
 
 if [ "${HOST_TEST:-0}" = 1 ]; then

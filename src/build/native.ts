@@ -10,8 +10,8 @@ import {readPin} from "./vendor.js";
 /** Where a native tool runs: this machine (`-march=native`) or 64-bit Arm under qemu-aarch64. */
 export type NativeTarget = "host" | "aarch64";
 
-/** The ggml-only programs of the patch series: the op's correctness test and its micro-benchmark. */
-export const nativeTools = ["test-sparq-attn", "bench-sparq-attn"] as const;
+/** The ggml-only programs of the patch series: the ops' correctness tests and the attention's micro-benchmark. */
+export const nativeTools = ["test-sparq-attn", "test-sparq-update", "bench-sparq-attn"] as const;
 export type NativeTool = typeof nativeTools[number];
 
 const commonOptions = [
