@@ -92,6 +92,10 @@ if [ "${RACE:-0}" = 1 ] && [ "$(left)" -gt 80 ]; then
   GGML_CUDA_SPARQ_MULTI=1 timeout 60 "$CS" --tool racecheck ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 \
     -p "^d=(80|128),n_kv=(1000|4096),n_head_kv=2,n_gqa=(4|8)," > "$OUT/racecheck.log" 2>&1
   say "racecheck, multi-launch path: rc=$? $(grep -aE 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/racecheck.log" | tail -1) $(grep -aE 'tests passed' "$OUT/racecheck.log" | tail -1)"
+  # one head per selection (no GQA, or the per-head mode)
+  GGML_CUDA_SPARQ_MULTI=1 timeout 40 "$CS" --tool racecheck ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 \
+    -p "^d=128,n_kv=(1000|4096),n_head_kv=2,(n_gqa=1,|n_gqa=4,n_tokens=4,ne3=1,r=16,k_top=256,l=64,flags=3,)" > "$OUT/racecheck-nsel1.log" 2>&1
+  say "racecheck, one head per selection: rc=$? $(grep -aE 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/racecheck-nsel1.log" | tail -1) $(grep -aE 'tests passed' "$OUT/racecheck-nsel1.log" | tail -1)"
   # racecheck is slow on the cluster kernel: three cases
   timeout 50 "$CS" --tool racecheck ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 \
     -p "^d=128,n_kv=1000,n_head_kv=2,n_gqa=4,n_tokens=1,ne3=1," > "$OUT/racecheck-fused.log" 2>&1
