@@ -10,7 +10,7 @@ export {readPin, PinMismatchError, type LlamaCppPin} from "./build/vendor.js";
 export {resolveModel, chooseModel, defaultModelUri, ModelResolutionError} from "./models/resolve.js";
 export {generate, type GenerateOptions, type GenerateResult} from "./generate.js";
 export {
-    createSparqContext, getSparq, setSparq, getModelAttentionShape, getSparqBackend, attentionTransferFraction, defaultDenseBelow,
+    createSparqContext, getSparq, setSparq, getModelAttentionShape, getSparqBackend, appendTokensInPlace, attentionTransferFraction, defaultDenseBelow,
     parseLayerSelection, resolveLayerConfig, resolveSparqSettings, SparqSettingsError,
     type SparqBackend, type SparqInfo, type SparqLayerInfo, type SparqLayerSelection, type SparqSettings
 } from "./sparq/index.js";

@@ -6,3 +6,4 @@ export {
     attentionTransferFraction, defaultDenseBelow, parseLayerSelection, resolveLayerConfig, resolveSparqSettings, SparqSettingsError,
     type SparqBackend, type SparqLayerSelection, type SparqSettings
 } from "./settings.js";
+export {appendTokensInPlace} from "./token-history.js";

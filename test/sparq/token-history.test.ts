@@ -2,6 +2,7 @@ import {describe, expect, it} from "vitest";
 import type {LlamaContext, LlamaContextSequence, Token} from "node-llama-cpp";
 import {createSparqContext} from "../../src/sparq/context.js";
 import {appendSequenceTokensInPlace} from "../../src/sparq/token-history.js";
+import {appendTokensInPlace} from "../../src/index.js";
 import {stories260K, useSparqModel} from "../helpers.js";
 
 /** The array node-llama-cpp keeps a sequence's history in (internal: what the fix works on). */
@@ -52,6 +53,21 @@ describe("token histories that grow in place", () => {
             expect(copies).toBe(0);
         } finally {
             await ours.dispose();
+            await stock.dispose();
+        }
+    });
+
+    it("lets a plain model.createContext() context opt in through the public API", async () => {
+        const stock = await loaded.model.createContext({contextSize: 256, sequences: 2, threads: 2});
+        const plain = appendTokensInPlace(await loaded.model.createContext({contextSize: 256, sequences: 2, threads: 2}));
+        try {
+            const expected = await session(stock);
+            const arrays = new Set<Token[]>();
+            const got = await session(plain, (sequence) => arrays.add(historyArray(sequence)));
+            expect(got).toEqual(expected);
+            expect(arrays.size).toBe(1);
+        } finally {
+            await plain.dispose();
             await stock.dispose();
         }
     });
