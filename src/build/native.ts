@@ -10,8 +10,11 @@ import {readPin} from "./vendor.js";
 /** Where a native tool runs: this machine (`-march=native`) or 64-bit Arm under qemu-aarch64. */
 export type NativeTarget = "host" | "aarch64";
 
-/** The ggml-only programs of the patch series: the ops' correctness tests and the attention's micro-benchmark. */
-export const nativeTools = ["test-sparq-attn", "test-sparq-update", "bench-sparq-attn"] as const;
+/**
+ * The native programs of the patch series that need no libllama: the ops' correctness tests, the
+ * attention's micro-benchmark and the KV cells' test behind the KQ mask's one-sequence case.
+ */
+export const nativeTools = ["test-sparq-attn", "test-sparq-update", "bench-sparq-attn", "test-kv-cells-seq"] as const;
 export type NativeTool = typeof nativeTools[number];
 
 const commonOptions = [
