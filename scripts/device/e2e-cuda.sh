@@ -3,7 +3,9 @@
 # architectures are written, then `sparq bench` dense vs SparQ on the GPU for each model.
 # Here first: npm install, a build (vendor/ patched), then `bash ../shared/device/pack.sh` (with
 # ggml-vocab-llama-spm.gguf.xz as an extra file for llama2-7b's tokenizer, and
-# ../shared/data/wikitext-2-raw-test.txt for a perplexity check of the first model); call the device tool with carry [".device"] and, e.g.,
+# ../shared/data/wikitext-2-raw-test.txt for a perplexity check of the first model; if it warns that
+# .device is over 60 MiB, pack node_modules.tar.xz again without node_modules/@rolldown, @esbuild
+# and lightningcss-linux-x64-gnu, which only the tests use); call the device tool with carry [".device"] and, e.g.,
 #   bash scripts/device/e2e-cuda.sh "llama3-8b q4_0 4 8k,32k,128k 1" "llama2-7b f16 4 4k,16k,32k 1,8"
 # Each argument is one model: architecture, weight type, layers, depths, batch sizes. Results (bench
 # reports of every model, logs) come back as $OUT/e2e.tar.gz, the tables also in $OUT/tables.md.
