@@ -16,13 +16,15 @@
 #      HKV=32         also bench 32 KV heads (no GQA: the Llama-2-7B shape), S = 4k..32k, and the
 #                     per-step times of STOP_S with them
 #      STOP_S="32768 131072"  per-step times of the multi-launch path at these S (GGML_CUDA_SPARQ_STOP)
-#      CMP_ENV="GGML_CUDA_SPARQ_ONE_CHUNK=1"  also bench with these settings, same run (A/B of a switch)
+#      CMP_ENV="GGML_CUDA_SPARQ_ONE_CHUNK=1"  also bench with these settings, same run (A/B of a switch;
+#                     several sets separated by ';')
 #      PDL_OFF=1      also bench with programmatic dependent launch off (GGML_CUDA_PDL=0), same run
 #      NCU_DETAIL="131072"  ncu sections (occupancy, issue, stalls) of the multi-launch kernels at these S
 #      NCU_SRC="131072"  warp-stall samples per source line of each multi-launch kernel at these S
 #                     (ncu SourceCounters; the fused kernel too where S takes the fused path; the
 #                     build has -lineinfo for this, which leaves the generated code as it is)
 #      NCU_SRC_K="sq_scores sq_attn"  the kernels of NCU_SRC (default: all)
+#      BASE_CU=1      then rebuild with .device-cuda/base-sparq-attn.cu and bench it again (A/B)
 #      QUICK=1        skip the test and the bench (profiling runs of code already tested)
 #      RACE=1         compute-sanitizer racecheck, multi-launch path and default paths, d = 80 and 128
 #                     (d = 80 with 8 heads per selection: 129-255 P.V quads per block)
@@ -70,11 +72,13 @@ say "bench rc=$?"
 grep -v warmup "$OUT/bench.log" | tee -a "$OUT/summary.txt"
 fi
 
-if [ -n "${CMP_ENV:-}" ] && [ "$(left)" -gt 100 ]; then
-  env $CMP_ENV timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench-cmp.log" 2>&1
-  say "bench, $CMP_ENV: rc=$?"
-  grep -v warmup "$OUT/bench-cmp.log" | tail -n +4 | tee -a "$OUT/summary.txt"
-fi
+IFS=';' read -ra cmps <<< "${CMP_ENV:-}"
+for i in "${!cmps[@]}"; do
+  [ "$(left)" -gt 100 ] || break
+  env ${cmps[$i]} timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench-cmp-$i.log" 2>&1
+  say "bench, ${cmps[$i]}: rc=$?"
+  grep -v warmup "$OUT/bench-cmp-$i.log" | tail -n +4 | tee -a "$OUT/summary.txt"
+done
 
 if [ "${PDL_OFF:-0}" = 1 ] && [ "$(left)" -gt 100 ]; then
   GGML_CUDA_PDL=0 timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench-pdl-off.log" 2>&1
@@ -107,7 +111,7 @@ if [ -n "${BATCH:-}" ] && [ "$(left)" -gt 90 ]; then
   say "bench, batch $BATCH: rc=$?"
   grep -v warmup "$OUT/bench-batch.log" | tail -n +4 | tee -a "$OUT/summary.txt"
   if [ -n "${CMP_ENV:-}" ] && [ "$(left)" -gt 90 ]; then
-    env $CMP_ENV timeout 60 ./build/bin/bench-sparq-cuda 32768 CUDA0 4096 "$BATCH" > "$OUT/bench-batch-cmp.log" 2>&1
+    env ${CMP_ENV%%;*} timeout 60 ./build/bin/bench-sparq-cuda 32768 CUDA0 4096 "$BATCH" > "$OUT/bench-batch-cmp.log" 2>&1
     say "bench, batch $BATCH, $CMP_ENV: rc=$?"
     grep -v warmup "$OUT/bench-batch-cmp.log" | tail -n +4 | tee -a "$OUT/summary.txt"
   fi
@@ -135,7 +139,7 @@ fi
 # ms per op with only the first n steps of the multi-launch path launched (n = 1..4: A, B, C, D):
 # consecutive differences are the steps' times inside the graph
 steps() { # S [n_head_kv]
-  local line="multi-launch steps, S=$1${2:+, $2 KV heads}, 8x / 4x ms with steps 1..n:"
+  local line="${STEP_TAG:-}multi-launch steps, S=$1${2:+, $2 KV heads}, 8x / 4x ms with steps 1..n:"
   for n in 1 2 3 4; do
     line="$line | $n: $(GGML_CUDA_SPARQ_MULTI=1 GGML_CUDA_SPARQ_STOP=$n timeout 30 ./build/bin/bench-sparq-cuda $1 CUDA0 $1 1 ${2:-8} 2>&1 \
       | awk '$2 ~ /^[48]x$/ { printf "%s ", $10 }')"
@@ -210,6 +214,28 @@ if [ "${STEPS:-0}" = 1 ]; then
       | grep -a -m 9 "sqprof\|sparq fused" | tee -a "$OUT/summary.txt"
   done
 fi
+# the same benches and steps with .device-cuda/base-sparq-attn.cu (the kernels before a change),
+# built into the same tree last: an A/B of a kernel change on one machine
+if [ "${BASE_CU:-0}" = 1 ] && [ "$(left)" -gt 100 ]; then
+  cp "$R/.device-cuda/base-sparq-attn.cu" ggml/src/ggml-cuda/sparq-attn.cu
+  timeout $(( $(left) - 40 )) cmake --build build --target bench-sparq-cuda -j"$(nproc)" > "$OUT/build-base.log" 2>&1
+  say "build with the base kernels rc=$?"
+  if [ "${QUICK:-0}" != 1 ]; then
+    timeout 60 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench-base.log" 2>&1
+    say "bench, base kernels: rc=$?"
+    grep -v warmup "$OUT/bench-base.log" | tail -n +4 | tee -a "$OUT/summary.txt"
+  fi
+  if [ -n "${HKV:-}" ] && [ "$(left)" -gt 20 ]; then
+    timeout 60 ./build/bin/bench-sparq-cuda 32768 CUDA0 4096 1 "$HKV" > "$OUT/bench-hkv-base.log" 2>&1
+    say "bench, $HKV KV heads, base kernels: rc=$?"
+    grep -v warmup "$OUT/bench-hkv-base.log" | tail -n +4 | tee -a "$OUT/summary.txt"
+  fi
+  for S in ${STOP_S:-}; do
+    [ "$(left)" -lt 40 ] && break
+    STEP_TAG="base kernels, " steps "$S"
+  done
+fi
+
 say "done"
 # the tool brings back few files: the logs go in one archive
 cd "$OUT" && tar -czf /tmp/sparq-op-logs.tar.gz --exclude=summary.txt . && find . -type f ! -name summary.txt -delete \
