@@ -161,12 +161,12 @@ describe("sparq bench end to end (tiny-llama)", () => {
             "--threads", "2", "--out", out
         ]);
         expect(stderr).toMatch(/sparq bench: ctx 256: prefill [\d.]+ t\/s/);
-        expect(stderr).toMatch(/sparq bench: ctx 512: round 1\/1: (dense|sparq:4) [\d.]+, (dense|sparq:4) [\d.]+ t\/s/);
+        expect(stderr).toMatch(/sparq bench: ctx 512: round 1\/1: (dense|sparq:4) [\d.]+ t\/s \(slowest step [\d.]+ ms\), (dense|sparq:4) [\d.]+ t\/s \(slowest step [\d.]+ ms\)/);
         expect(stdout).toMatch(/^\| model \| backend \| threads \| ctx \| mode \|/m);
 
         expect((await fs.readdir(out)).sort()).toEqual(["bench.json", "bench.md", "bench.svg", "bench.vl.json"]);
         const result = validateBenchResult(JSON.parse(await fs.readFile(path.join(out, "bench.json"), "utf8")));
-        expect(result.settings).toMatchObject({contexts: [256, 512], modes: ["dense", "sparq:4"], repeat: 1, tokens: 8, batch: 1});
+        expect(result.settings).toMatchObject({contexts: [256, 512], modes: ["dense", "sparq:4"], repeat: 1, tokens: 8, batch: 1, settleSteps: 2});
         expect(result.system.threads).toBe(2);
         expect(result.results.map((row) => `${row.ctx} ${row.mode}`)).toEqual(["256 dense", "256 sparq:4", "512 dense", "512 sparq:4"]);
         for (const row of result.results) {

@@ -9,6 +9,7 @@
 #   bash scripts/device/e2e-cuda.sh "llama3-8b q4_0 4 8k,32k,128k 1" "llama2-7b f16 4 4k,16k,32k 1,8"
 # Each argument is one model: architecture, weight type, layers, depths, batch sizes. Results (bench
 # reports of every model, logs) come back as $OUT/e2e.tar.gz, the tables also in $OUT/tables.md.
+# REPEAT=n: rounds of each bench (default 2).
 # DENSE_BELOW=0: SparQ modes run the op at every depth (sparq bench --dense-below; with every layer on
 # CUDA the default keeps KV lengths under 32k on dense attention).
 # HOST_STEPS="1024 131072": after each bench, scripts/device/host-steps.mjs at these depths (wall time
@@ -119,7 +120,7 @@ for spec in "$@"; do
     fi
     elapsed "model $name ready"
     node dist/cli/main.js bench --model "/tmp/$name.gguf" --gpu cuda --ctx "$depths" --batch "$batches" ${DENSE_BELOW:+--dense-below "$DENSE_BELOW"} \
-        --modes dense,sparq:8,sparq:4 --tg 32 --repeat 2 --out "$results/$name" 2>&1 | tee "$results/bench-$name.log" | grep -v "filled"
+        --modes dense,sparq:8,sparq:4 --tg 32 --repeat "${REPEAT:-2}" --out "$results/$name" 2>&1 | tee "$results/bench-$name.log" | grep -v "filled"
     elapsed "bench $name done"
     find "$results/$name" -name bench.md -exec cat {} + >> "$OUT/tables.md"
     if [ -n "${HOST_STEPS:-}" ]; then

@@ -55,8 +55,15 @@ export async function readBenchModelInfo(modelPath: string): Promise<BenchModelI
 /** Tokens per progress line while filling the cache. */
 const prefillChunk = 4096;
 
-/** Cells a benchmark context holds beyond depth + tokens (the rewind re-evaluates 2 tokens; rounding slack). */
-const contextMargin = 8;
+/**
+ * Untimed decode steps of each run after its rewind: the first step after a change of graph runs
+ * without a CUDA graph and the second captures one (ggml-cuda), so timing starts at the third, in
+ * steady state, whatever the mode and the mode before it.
+ */
+export const settleSteps = 2;
+
+/** Cells a benchmark context holds beyond depth + tokens (the settle steps; rounding slack). */
+const contextMargin = 8 + settleSteps;
 
 /** Checks depths and modes against a model before anything is loaded; throws naming the bad value. */
 export function checkBenchPlan(model: BenchModelInfo, {contexts, modes, tokens}: {contexts: readonly number[], modes: readonly BenchMode[], tokens: number}): void {
@@ -129,12 +136,16 @@ export function createTokenStream(model: LlamaModel, length: number, seed: numbe
  * step is exactly one decode of `sequences.length` tokens (its evaluate() loops, one per sequence,
  * resume at different times after a decode and split a step into several smaller decodes).
  */
-async function decodeFixedTokens(sequences: readonly LlamaContextSequence[], tokens: readonly Token[]): Promise<void> {
+async function decodeFixedTokens(sequences: readonly LlamaContextSequence[], tokens: readonly Token[]): Promise<number[]> {
+    const stepMs: number[] = [];
     for (const [i, token] of tokens.entries()) {
+        const started = performance.now();
         const outputs = await Promise.all(sequences.map((sequence) => sequence.controlledEvaluate([[token, {generateNext: {token: true}}]])));
+        stepMs.push(performance.now() - started);
         if (outputs.some((output) => output[0]?.next.token == null))
             throw new Error(`generation stopped after ${i} of ${tokens.length} tokens`);
     }
+    return stepMs;
 }
 
 function opCounts(context: LlamaContext): number[] {
@@ -189,26 +200,29 @@ function runsSparq(context: LlamaContext, nKv: number): boolean {
 }
 
 /**
- * Runs `mode` for `tokens` tokens per sequence from `depth`, all sequences together: returns the
- * tokens/sec of all sequences and the op counts it added per layer.
+ * Runs `mode` for `tokens` tokens per sequence from `depth` (after `settleSteps` untimed ones), all
+ * sequences together: returns the tokens/sec of all sequences, the slowest step in ms and the op
+ * counts it added per layer.
  */
 async function runMode(
     context: LlamaContext, sequences: readonly LlamaContextSequence[], stream: readonly Token[], depth: number, tokens: number, mode: BenchMode
-): Promise<{tokensPerSecond: number, ops: number[]}> {
+): Promise<{tokensPerSecond: number, maxStepMs: number, ops: number[]}> {
     setSparq(context, mode.sparq);
     await Promise.all(sequences.map((sequence) => rewind(sequence, stream, depth)));
-    // step i attends depth + i + 1 positions; the op runs where the KV view allows it
-    const sparqSteps = Array.from({length: tokens}, (_, i) => kvViewLength(depth + i + 1, context.contextSize))
+    await decodeFixedTokens(sequences, stream.slice(depth, depth + settleSteps));
+    const start = depth + settleSteps;
+    // step i attends start + i + 1 positions; the op runs where the KV view allows it
+    const sparqSteps = Array.from({length: tokens}, (_, i) => kvViewLength(start + i + 1, context.contextSize))
         .filter((nKv) => runsSparq(context, nKv)).length;
     const before = opCounts(context);
     const started = performance.now();
-    await decodeFixedTokens(sequences, stream.slice(depth, depth + tokens));
+    const stepMs = await decodeFixedTokens(sequences, stream.slice(start, start + tokens));
     const seconds = (performance.now() - started) / 1000;
     const ops = opCounts(context).map((count, i) => count - before[i]!);
 
     const enabled = mode.sparq === false ? ops.map(() => false) : getSparq(context).layers.map((layer) => layer.enabled);
     verifySparqRan({mode: mode.label, depth, steps: sparqSteps, ops, enabled});
-    return {tokensPerSecond: sequences.length * tokens / seconds, ops};
+    return {tokensPerSecond: sequences.length * tokens / seconds, maxStepMs: Math.max(...stepMs), ops};
 }
 
 /** The benchmark; the returned result is ready for writeBenchReport(). */
@@ -242,7 +256,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
     let threadsUsed = options.threads ?? 0;
     try {
         const maxDepth = Math.max(...contexts);
-        const stream = createTokenStream(model, maxDepth + tokens, seed);
+        const stream = createTokenStream(model, maxDepth + settleSteps + tokens, seed);
         for (const depth of contexts) {
             // contextSize is per sequence in node-llama-cpp: each sequence gets its own cells
             const context = await createSparqContext(model, {
@@ -278,7 +292,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                         ? null
                         : (nKv: number): LayerSelection[] => getSparq(context, nKv).layers
                             .map((layer) => (layer.runsOp ? {r: layer.r!, k: layer.k!} : null));
-                    const modeBytes = meanGenerationAttentionBytes(shape, {depth, tokens, contextSize: context.contextSize, layersAt});
+                    const modeBytes = meanGenerationAttentionBytes(shape, {depth: depth + settleSteps, tokens, contextSize: context.contextSize, layersAt});
                     bytes.set(mode.label, modeBytes);
                     if (mode.sparq !== false)
                         layerInfo.set(mode.label, getSparq(context, kvViewLength(Math.round(modeBytes.meanPositions), context.contextSize)).layers
@@ -290,14 +304,14 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
                     const order = modes.map((_, i) => modes[(i + round) % modes.length]!);
                     const line: string[] = [];
                     for (const mode of order) {
-                        const {tokensPerSecond, ops} = await runMode(context, sequences, stream, depth, tokens, mode);
+                        const {tokensPerSecond, maxStepMs, ops} = await runMode(context, sequences, stream, depth, tokens, mode);
                         perRound.get(mode.label)!.push(tokensPerSecond);
                         layerInfo.get(mode.label)?.forEach((layer, i) => {
                             layer.opCount += ops[i]!;
                         });
-                        line.push(`${mode.label} ${tokensPerSecond.toFixed(2)}`);
+                        line.push(`${mode.label} ${tokensPerSecond.toFixed(2)} t/s (slowest step ${maxStepMs.toFixed(1)} ms)`);
                     }
-                    onProgress?.(`ctx ${depth}: round ${round + 1}/${repeat}: ${line.join(", ")} t/s`);
+                    onProgress?.(`ctx ${depth}: round ${round + 1}/${repeat}: ${line.join(", ")}`);
                 }
                 setSparq(context, false);
 
@@ -355,6 +369,7 @@ export async function runGenerationBench(options: GenerationBenchOptions): Promi
             repeat,
             tokens,
             warmupTokens,
+            settleSteps,
             seed,
             kvType: "f16",
             flashAttention: true,

@@ -90,6 +90,8 @@ export type BenchResult = {
         tokens: number,
         /** Untimed tokens generated per mode and depth before the rounds. */
         warmupTokens: number,
+        /** Untimed decode steps of every run before its timed ones (absent in reports of earlier versions: none). */
+        settleSteps?: number,
         /** Seed of the token stream. */
         seed: number,
         kvType: string,
@@ -211,7 +213,7 @@ const resultCheck = object({
     }),
     settings: object({
         contexts: arrayOf(posInt), modes: arrayOf(str), batch: posInt, repeat: posInt, tokens: posInt,
-        warmupTokens: int, seed: int, kvType: str, flashAttention: bool, layers: nullable(str)
+        warmupTokens: int, settleSteps: optional(int), seed: int, kvType: str, flashAttention: bool, layers: nullable(str)
     }),
     results: arrayOf(rowCheck)
 });
@@ -296,7 +298,8 @@ export function formatBenchMarkdown(result: BenchResult): string {
         `Model: \`${model.path}\` (${model.architecture}, ${model.layerCount} layers, ${model.headCount}/${model.kvHeadCount} heads, d = ${model.headDim}, ` +
             `${formatMegabytes(model.fileSize)} MB; W = ${formatMegabytes(model.weightBytesPerToken)} MB of weights read per token).`,
         `Generation: ${settings.tokens} tokens per run, ${settings.repeat} round${settings.repeat === 1 ? "" : "s"} (mode order rotated each round, ` +
-            `${settings.warmupTokens} warm-up tokens per mode first), batch ${settings.batch}, ${settings.kvType} KV cache, ` +
+            `${settings.warmupTokens} warm-up tokens per mode first` +
+            `${settings.settleSteps ? `, each run timed after ${settings.settleSteps} untimed steps` : ""}), batch ${settings.batch}, ${settings.kvType} KV cache, ` +
             `flash attention ${settings.flashAttention ? "on" : "off"}${settings.layers == null ? "" : `, SparQ layers ${settings.layers}`}.`,
         `Load average (1, 5, 15 min): ${load(system.loadAverage.before)} before, ${load(system.loadAverage.after)} after.`,
         "",

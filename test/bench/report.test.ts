@@ -80,7 +80,8 @@ describe("bench.json schema", () => {
         ["op counts missing for SparQ", (r) => Object.assign(r.results[1]!, {sparqOps: null}), /results\[1\]\.sparqOps: must be present exactly for SparQ modes/],
         ["settings on a dense row", (r) => Object.assign(r.results[0]!, {sparq: {ratio: 8}}), /results\[0\]\.sparq: must be null exactly when the mode is dense/],
         ["the wrong layer count", (r) => r.results[3]!.sparqOps!.layers.pop(), /results\[3\]\.sparqOps\.layers: expected 2 layers, got 1/],
-        ["a load average of two values", (r) => r.system.loadAverage.after.pop(), /loadAverage\.after: expected 3 items/]
+        ["a load average of two values", (r) => r.system.loadAverage.after.pop(), /loadAverage\.after: expected 3 items/],
+        ["a fractional settle step count", (r) => Object.assign(r.settings, {settleSteps: 1.5}), /settings\.settleSteps: expected an integer/]
     ])("rejects %s, naming the path", (_, mutate, message) => {
         expect(schemaError(mutate)).toMatch(message);
     });
@@ -96,6 +97,16 @@ describe("bench.md", () => {
         const markdown = formatBenchMarkdown(sample());
         expect(markdown).toContain("Load average (1, 5, 15 min): 0.50, 1.00, 1.50 before, 1.00, 1.00, 1.00 after.");
         expect(markdown).toContain("W = 4.00 MB of weights read per token");
+    });
+
+    it("says how many untimed steps preceded each timed run, where the result records it", () => {
+        const earlier = formatBenchMarkdown(sample());
+        expect(earlier).toContain("(mode order rotated each round, 2 warm-up tokens per mode first), batch 1");
+        const result = sample();
+        result.settings.settleSteps = 2;
+        expect(validateBenchResult(JSON.parse(JSON.stringify(result)))).toEqual(result);
+        expect(formatBenchMarkdown(result)).toContain(
+            "(mode order rotated each round, 2 warm-up tokens per mode first, each run timed after 2 untimed steps), batch 1");
     });
 
     it("shows a single round without ± and a missing dense baseline as —", () => {
