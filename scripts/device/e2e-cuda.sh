@@ -7,7 +7,8 @@
 # .device is over 60 MiB, pack node_modules.tar.xz again without node_modules/@rolldown, @esbuild
 # and lightningcss-linux-x64-gnu, which only the tests use); call the device tool with carry [".device"] and, e.g.,
 #   bash scripts/device/e2e-cuda.sh "llama3-8b q4_0 4 8k,32k,128k 1" "llama2-7b f16 4 4k,16k,32k 1,8"
-# Each argument is one model: architecture, weight type, layers, depths, batch sizes. Results (bench
+# Each argument is one model: architecture, weight type, layers, depths, batch sizes (every depth with
+# every batch size; a model named again, e.g. with other batch sizes, is written once). Results (bench
 # reports of every model, logs) come back as $OUT/e2e.tar.gz, the tables also in $OUT/tables.md.
 # REPEAT=n: rounds of each bench (default 2).
 # DENSE_BELOW=0: SparQ modes run the op at every depth (sparq bench --dense-below; with every layer on
@@ -65,12 +66,15 @@ fi
 model_name() { echo "$1-$2-$3l"; }
 max_ctx() { local d n m=0; for d in ${1//,/ }; do n=${d%k}; [ "$d" != "$n" ] && n=$((n*1024)); [ "$n" -gt "$m" ] && m=$n; done; echo $m; }
 synth() {
-    local arch type layers depths batches name
+    local arch type layers depths batches name ctx
     read -r arch type layers depths batches <<<"$1"
-    name=$(model_name "$arch" "$type" "$layers")
+    name=$(model_name "$arch" "$type" "$layers") ctx=$(( $(max_ctx "$depths") + 1024 ))
+    # written by an earlier argument or an earlier call on this machine, long enough: kept
+    [ "$(cat "/tmp/$name.ready" 2>/dev/null || echo 0)" -ge "$ctx" ] && return 0
+    rm -f "/tmp/$name.ready"
     node dist/cli/main.js models synth --arch "$arch" --type "$type" --layers "$layers" \
-        --context-length $(( $(max_ctx "$depths") + 1024 )) --out "/tmp/$name.gguf" > "$results/synth-$name.log" 2>&1 &&
-        touch "/tmp/$name.ready" || touch "/tmp/$name.failed"
+        --context-length "$ctx" --out "/tmp/$name.gguf" > "$results/synth-$name.log" 2>&1 &&
+        echo "$ctx" > "/tmp/$name.ready" || touch "/tmp/$name.failed"
 }
 # waits for a model; false (with its log) if it could not be written
 ready() {
