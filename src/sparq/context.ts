@@ -55,9 +55,9 @@ export function getSparqBackend(context: LlamaContext): SparqBackend {
 }
 
 /** The attention shape of a model as llama.cpp loaded it. */
-export function getModelAttentionShape(model: LlamaModel): {layerCount: number, headDim: number} {
-    const {layerCount, headDim} = readAttentionShape(model.fileInfo.architectureMetadata, model.filename ?? "this model");
-    return {layerCount, headDim};
+export function getModelAttentionShape(model: LlamaModel): {layerCount: number, headDim: number, kvHeadCount: number} {
+    const {layerCount, headDim, kvHeadCount} = readAttentionShape(model.fileInfo.architectureMetadata, model.filename ?? "this model");
+    return {layerCount, headDim, kvHeadCount};
 }
 
 /**

@@ -32,8 +32,8 @@ export type SparqSettings = {
     storeKTwice?: boolean,
     /**
      * KV length below which decode steps stay dense attention, where the op would not beat it.
-     * Default: 32768 for layers on CUDA (on an H100 the op overtakes flash attention between 16k and
-     * 32k, bench/results), 0 on the CPU. 0 runs SparQ at every length.
+     * Default (defaultDenseBelow): with every layer on CUDA 16384 for models with 32 or more KV
+     * heads, 32768 for fewer (grouped-query models); 0 on the CPU. 0 runs SparQ at every length.
      */
     denseBelow?: number,
     /** Layers that use SparQ (default all). */
@@ -43,14 +43,27 @@ export type SparqSettings = {
 /** A model's attention shape, as far as SparQ cares. */
 export type SparqModelShape = {
     layerCount: number,
-    headDim: number
+    headDim: number,
+    /** KV heads per layer; when left out, the defaults of a grouped-query model apply. */
+    kvHeadCount?: number
 };
 
 /** Where a context's attention layers run: the backend whose op the settings pick defaults for. */
 export type SparqBackend = "cpu" | "cuda";
 
-/** denseBelow when the settings leave it out, per backend (see SparqSettings.denseBelow). */
-export const defaultDenseBelow: Readonly<Record<SparqBackend, number>> = {cpu: 0, cuda: 32768};
+/**
+ * denseBelow when the settings leave it out (see SparqSettings.denseBelow). On CUDA, the KV length
+ * from which the op's savings over flash attention outweigh SparQ's per-step bookkeeping, measured
+ * end to end on an H100 (bench/results/gpu-e2e-h100): one KV head gives the op one unit of work
+ * per sequence, so 32 KV heads fill the GPU at shorter contexts than 8 do (Llama-2-7B shape: 0.94x
+ * at 8k, 1.07x at 16k; Llama-3-8B shape, 8 KV heads: 1.01x at 32k, 1.54x at 128k). The CPU op wins
+ * at every length that matters (a 2-core x86 CPU: from about 2k), so 0 there.
+ */
+export function defaultDenseBelow(backend: SparqBackend, model: SparqModelShape): number {
+    if (backend === "cpu")
+        return 0;
+    return (model.kvHeadCount ?? 0) >= 32 ? 16384 : 32768;
+}
 
 /** What the native layer takes: llama_sparq_params. */
 export type NativeSparqParams = {
@@ -121,7 +134,7 @@ export function parseLayerSelection(selection: SparqLayerSelection | undefined, 
 /** Validates settings against a model and turns them into the native parameters for `backend`. */
 export function resolveSparqSettings(settings: SparqSettings, model: SparqModelShape, backend: SparqBackend = "cpu"): NativeSparqParams {
     const {
-        ratio, r, k, kMin = defaultKMin, l, meanRealloc = true, gqa = "shared", storeKTwice = true, denseBelow = defaultDenseBelow[backend]
+        ratio, r, k, kMin = defaultKMin, l, meanRealloc = true, gqa = "shared", storeKTwice = true, denseBelow = defaultDenseBelow(backend, model)
     } = settings;
     if (typeof storeKTwice !== "boolean")
         throw new SparqSettingsError("storeKTwice", `${String(storeKTwice)} must be true or false`);

@@ -92,7 +92,7 @@ describe("per-layer r, k, l and bytes moved", () => {
 
     it("defaults denseBelow per backend: dense below 32k on CUDA, SparQ at every length on the CPU", () => {
         expect(resolveSparqSettings({ratio: 8}, model).denseBelow).toBe(0);
-        expect(resolveSparqSettings({ratio: 8}, model, "cpu").denseBelow).toBe(defaultDenseBelow.cpu);
+        expect(resolveSparqSettings({ratio: 8}, {...model, kvHeadCount: 32}, "cpu").denseBelow).toBe(0);
         const cuda = resolveSparqSettings({ratio: 8}, model, "cuda");
         expect(cuda.denseBelow).toBe(32768);
         expect(runsSparqAt(cuda, 64, 16384)).toBe(false);
@@ -100,6 +100,19 @@ describe("per-layer r, k, l and bytes moved", () => {
         // a denseBelow the settings give wins on every backend, 0 included
         expect(resolveSparqSettings({ratio: 8, denseBelow: 0}, model, "cuda").denseBelow).toBe(0);
         expect(resolveSparqSettings({ratio: 8, denseBelow: 1024}, model, "cuda").denseBelow).toBe(1024);
+    });
+
+    it("defaults denseBelow on CUDA by KV heads: 16k from 32 of them, 32k for grouped-query models", () => {
+        for (const [kvHeadCount, expected] of [[undefined, 32768], [8, 32768], [31, 32768], [32, 16384], [64, 16384]] as const) {
+            const shape = {...model, kvHeadCount};
+            expect(defaultDenseBelow("cuda", shape)).toBe(expected);
+            const params = resolveSparqSettings({ratio: 8}, shape, "cuda");
+            expect(params.denseBelow).toBe(expected);
+            expect(runsSparqAt(params, 64, expected - 1)).toBe(false);
+            expect(runsSparqAt(params, 64, expected)).toBe(true);
+            expect(defaultDenseBelow("cpu", shape)).toBe(0);
+        }
+        expect(resolveSparqSettings({ratio: 8, denseBelow: 0}, {...model, kvHeadCount: 32}, "cuda").denseBelow).toBe(0);
     });
 
     it("models the transfer fraction as in the paper", () => {
