@@ -33,7 +33,8 @@ export type SparqSettings = {
     /**
      * KV length below which decode steps stay dense attention, where the op would not beat it.
      * Default (defaultDenseBelow): with every layer on CUDA 16384 for models with 32 or more KV
-     * heads, 32768 for fewer (grouped-query models); 0 on the CPU. 0 runs SparQ at every length.
+     * heads, 32768 for fewer (grouped-query models), twice that for a ratio below 8; 0 on the CPU.
+     * 0 runs SparQ at every length.
      */
     denseBelow?: number,
     /** Layers that use SparQ (default all). */
@@ -54,15 +55,19 @@ export type SparqBackend = "cpu" | "cuda";
 /**
  * denseBelow when the settings leave it out (see SparqSettings.denseBelow). On CUDA, the KV length
  * from which the op's savings over flash attention outweigh SparQ's per-step bookkeeping, measured
- * end to end on an H100 (bench/results/gpu-e2e-h100): one KV head gives the op one unit of work
- * per sequence, so 32 KV heads fill the GPU at shorter contexts than 8 do (Llama-2-7B shape: 0.94x
- * at 8k, 1.07x at 16k; Llama-3-8B shape, 8 KV heads: 1.01x at 32k, 1.54x at 128k). The CPU op wins
- * at every length that matters (a 2-core x86 CPU: from about 2k), so 0 there.
+ * end to end on an H100 (bench/results/gpu-e2e-h100). One KV head gives the op one unit of work per
+ * sequence, so 32 KV heads fill the GPU at shorter contexts than 8 do: at compression 8, Llama-2-7B
+ * shape 0.94x at 8k and 1.07x at 16k, Llama-3-8B shape (8 KV heads) 1.01x at 32k and 1.54x at 128k.
+ * A `ratio` below 8 reads more and breaks even later, so the lengths double (at 4: Llama-2-7B 1.00x
+ * at 16k and 1.18x at 32k, Llama-3-8B 0.89x at 32k and 1.04x at 48k); r and k given directly count
+ * as compression 8. The CPU op wins at every length that matters (a 2-core x86 CPU: from about 2k),
+ * so 0 there.
  */
-export function defaultDenseBelow(backend: SparqBackend, model: SparqModelShape): number {
+export function defaultDenseBelow(backend: SparqBackend, model: SparqModelShape, ratio?: number): number {
     if (backend === "cpu")
         return 0;
-    return (model.kvHeadCount ?? 0) >= 32 ? 16384 : 32768;
+    const length = (model.kvHeadCount ?? 0) >= 32 ? 16384 : 32768;
+    return ratio !== undefined && ratio < 8 ? 2 * length : length;
 }
 
 /** What the native layer takes: llama_sparq_params. */
@@ -134,7 +139,7 @@ export function parseLayerSelection(selection: SparqLayerSelection | undefined, 
 /** Validates settings against a model and turns them into the native parameters for `backend`. */
 export function resolveSparqSettings(settings: SparqSettings, model: SparqModelShape, backend: SparqBackend = "cpu"): NativeSparqParams {
     const {
-        ratio, r, k, kMin = defaultKMin, l, meanRealloc = true, gqa = "shared", storeKTwice = true, denseBelow = defaultDenseBelow(backend, model)
+        ratio, r, k, kMin = defaultKMin, l, meanRealloc = true, gqa = "shared", storeKTwice = true, denseBelow = defaultDenseBelow(backend, model, settings.ratio)
     } = settings;
     if (typeof storeKTwice !== "boolean")
         throw new SparqSettingsError("storeKTwice", `${String(storeKTwice)} must be true or false`);

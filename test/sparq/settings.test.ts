@@ -115,6 +115,19 @@ describe("per-layer r, k, l and bytes moved", () => {
         expect(resolveSparqSettings({ratio: 8, denseBelow: 0}, {...model, kvHeadCount: 32}, "cuda").denseBelow).toBe(0);
     });
 
+    it("doubles the CUDA default of denseBelow for a ratio below 8, not for r and k given directly", () => {
+        for (const [kvHeadCount, atEight] of [[8, 32768], [32, 16384]] as const) {
+            const shape = {...model, kvHeadCount};
+            expect(resolveSparqSettings({ratio: 16}, shape, "cuda").denseBelow).toBe(atEight);
+            expect(resolveSparqSettings({ratio: 8}, shape, "cuda").denseBelow).toBe(atEight);
+            expect(resolveSparqSettings({ratio: 7.5}, shape, "cuda").denseBelow).toBe(2 * atEight);
+            expect(resolveSparqSettings({ratio: 4}, shape, "cuda").denseBelow).toBe(2 * atEight);
+            expect(resolveSparqSettings({r: 8, k: 256}, shape, "cuda").denseBelow).toBe(atEight);
+            expect(resolveSparqSettings({ratio: 4}, shape, "cpu").denseBelow).toBe(0);
+            expect(resolveSparqSettings({ratio: 4, denseBelow: 1024}, shape, "cuda").denseBelow).toBe(1024);
+        }
+    });
+
     it("models the transfer fraction as in the paper", () => {
         // d = 128, S = 4096, r = 16, k = 256: (4096*16 + 2*256*128 + 4*128) / (2*4096*128 + 2*128)
         expect(attentionTransferFraction({r: 16, k: 256}, 128, 4096)).toBeCloseTo((65536 + 65536 + 512) / (1048576 + 256), 12);
