@@ -11,6 +11,7 @@
 # every batch size; a model named again, e.g. with other batch sizes, is written once). Results (bench
 # reports of every model, logs) come back as $OUT/e2e.tar.gz, the tables also in $OUT/tables.md.
 # REPEAT=n: rounds of each bench (default 2).
+# QUIET_S=n: seconds each bench may wait for the host's load average to fall under 4 (default 120).
 # DENSE_BELOW=0: SparQ modes run the op at every depth (sparq bench --dense-below; with every layer on
 # CUDA the default keeps KV lengths under 32k on dense attention).
 # HOST_STEPS="1024 131072": after each bench, scripts/device/host-steps.mjs at these depths (wall time
@@ -82,6 +83,15 @@ ready() {
     [ -f "/tmp/$1.ready" ] || { tail -5 "$results/synth-$1.log"; return 1; }
 }
 save() { tar -czf "$OUT/e2e.tar.gz" -C "$results" .; }
+# waits (at most QUIET_S seconds, default 120) until the host's 1-minute load average is under 4:
+# after a fresh machine's addon build the bench's rounds scattered with the load at 9-13; the top
+# processes at the start go to host-load.txt
+quiet_host() {
+    local waited=0
+    { echo "## before $1: $(cut -d' ' -f1-3 /proc/loadavg)"; top -b -n1 | sed -n 7,20p; } >> "$results/host-load.txt"
+    while [ "$waited" -lt "${QUIET_S:-120}" ] && awk '{exit !($1 >= 4)}' /proc/loadavg; do sleep 5; waited=$((waited + 5)); done
+    elapsed "host load $(cut -d' ' -f1 /proc/loadavg) after waiting $waited s"
+}
 (for spec in "$@"; do synth "$spec"; done) &
 node dist/cli/main.js build --gpu cuda > "$results/build.log" 2>&1 || { tail -40 "$results/build.log"; save; exit 1; }
 elapsed "addon built"; save
@@ -123,6 +133,7 @@ for spec in "$@"; do
         continue
     fi
     elapsed "model $name ready"
+    quiet_host "$name"
     node dist/cli/main.js bench --model "/tmp/$name.gguf" --gpu cuda --ctx "$depths" --batch "$batches" ${DENSE_BELOW:+--dense-below "$DENSE_BELOW"} \
         --modes dense,sparq:8,sparq:4 --tg 32 --repeat "${REPEAT:-2}" --out "$results/$name" 2>&1 | tee "$results/bench-$name.log" | grep -v "filled"
     elapsed "bench $name done"
