@@ -88,7 +88,8 @@ save() { tar -czf "$OUT/e2e.tar.gz" -C "$results" .; }
 # processes at the start go to host-load.txt
 quiet_host() {
     local waited=0
-    { echo "## before $1: $(cut -d' ' -f1-3 /proc/loadavg)"; top -b -n1 | sed -n 7,20p; } >> "$results/host-load.txt"
+    # top's second sample: the first has no interval to measure CPU use over
+    { echo "## before $1: $(cut -d' ' -f1-3 /proc/loadavg)"; top -b -n2 -d1 | awk '/^top -/ {n++} n == 2' | sed -n 7,20p; } >> "$results/host-load.txt"
     while [ "$waited" -lt "${QUIET_S:-120}" ] && awk '{exit !($1 >= 4)}' /proc/loadavg; do sleep 5; waited=$((waited + 5)); done
     elapsed "host load $(cut -d' ' -f1 /proc/loadavg) after waiting $waited s"
 }
