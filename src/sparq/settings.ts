@@ -53,15 +53,11 @@ export type SparqModelShape = {
 export type SparqBackend = "cpu" | "cuda";
 
 /**
- * denseBelow when the settings leave it out (see SparqSettings.denseBelow). On CUDA, the KV length
+ * denseBelow when the settings leave it out (see SparqSettings.denseBelow). On CUDA: the KV length
  * from which the op's savings over flash attention outweigh SparQ's per-step bookkeeping, measured
- * end to end on an H100 (bench/results/gpu-e2e-h100). One KV head gives the op one unit of work per
- * sequence, so 32 KV heads fill the GPU at shorter contexts than 8 do: at compression 8, Llama-2-7B
- * shape 0.94x at 8k and 1.07x at 16k, Llama-3-8B shape (8 KV heads) 1.01x at 32k and 1.54x at 128k.
- * A `ratio` below 8 reads more and breaks even later, so the lengths double (at 4: Llama-2-7B 1.00x
- * at 16k and 1.18x at 32k, Llama-3-8B 0.89x at 32k and 1.04x at 48k); r and k given directly count
- * as compression 8. The CPU op wins at every length that matters (a 2-core x86 CPU: from about 2k),
- * so 0 there.
+ * end to end on an H100 (bench/results/gpu-e2e-h100). Each KV head is a unit of the op's work, so 32
+ * of them fill the GPU at shorter lengths than 8 do; a ratio below 8 reads more and breaks even
+ * later; r and k given directly count as 8. On the CPU the op wins at every length that matters.
  */
 export function defaultDenseBelow(backend: SparqBackend, model: SparqModelShape, ratio?: number): number {
     if (backend === "cpu")
