@@ -13,7 +13,7 @@
 # REPEAT=n: rounds of each bench (default 2).
 # QUIET_S=n: seconds each bench may wait for the host's load average to fall under 4 (default 120).
 # DENSE_BELOW=0: SparQ modes run the op at every depth (sparq bench --dense-below; with every layer on
-# CUDA the default keeps KV lengths under 32k on dense attention).
+# CUDA the default keeps shorter KV lengths on dense attention: defaultDenseBelow in src/sparq/settings.ts).
 # HOST_STEPS="1024 131072": after each bench, scripts/device/host-steps.mjs at these depths (wall time
 # per dense step against llama.cpp's own eval time: the host's share).
 # PROFILE=1: instead of the benchmarks, where a decode step's GPU time goes, dense vs SparQ 8x, at
@@ -71,7 +71,8 @@ synth() {
     read -r arch type layers depths batches <<<"$1"
     name=$(model_name "$arch" "$type" "$layers") ctx=$(( $(max_ctx "$depths") + 1024 ))
     # written by an earlier argument or an earlier call on this machine, long enough: kept
-    [ "$(cat "/tmp/$name.ready" 2>/dev/null || echo 0)" -ge "$ctx" ] && return 0
+    local have; have=$(cat "/tmp/$name.ready" 2>/dev/null)
+    [ "${have:-0}" -ge "$ctx" ] 2>/dev/null && return 0
     rm -f "/tmp/$name.ready"
     node dist/cli/main.js models synth --arch "$arch" --type "$type" --layers "$layers" \
         --context-length "$ctx" --out "/tmp/$name.gguf" > "$results/synth-$name.log" 2>&1 &&
