@@ -9,3 +9,6 @@ export function parseCmakeOptions(values: string[]): Record<string, string> {
     }
     return options;
 }
+
+/** How --dense-below defaults, for the commands that take it (defaultDenseBelow in src/sparq/settings.ts). */
+export const denseBelowDefaultHelp = "default: with every layer on CUDA 32k, or 16k for models with 32 or more KV heads, twice that below ratio 8; else 0";

@@ -9,6 +9,7 @@ import {getSparqLlama} from "../../load.js";
 import {loadModelWithSplit, resolveGpuSplit, splitOverFirstGpus} from "../../models/split.js";
 import {getSparqRpcLlama, loadModelOverRpc, parseRpcEndpoints} from "../../rpc.js";
 import {chooseModel, defaultModelUri, resolveModel} from "../../models/resolve.js";
+import {denseBelowDefaultHelp} from "../options.js";
 import {createBuildProgressPrinter} from "../progress.js";
 
 type BenchArgs = {
@@ -28,7 +29,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         .option("layers", {type: "string", describe: "Layers SparQ modes use, e.g. 2- (default all)"})
         .option("dense-below", {
             type: "string",
-            describe: "SparQ modes run dense attention at KV lengths below this, e.g. 0 or 32k (the denseBelow setting; default: with every layer on CUDA 32k, or 16k for models with 32 or more KV heads, twice that below ratio 8; else 0)"
+            describe: `SparQ modes run dense attention at KV lengths below this, e.g. 0 or 32k (the denseBelow setting; ${denseBelowDefaultHelp})`
         })
         .option("batch", {type: "string", default: "1", describe: "Sequences decoded together, one decode of all of them per step, e.g. 1,8: one run per value, each sequence holding the depth (one folder per value under --out when several)"})
         .option("repeat", {type: "number", default: 3, describe: "Rounds over all modes (mode order rotated each round)"})

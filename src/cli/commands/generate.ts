@@ -4,6 +4,7 @@ import {parseSparqSpec, parseTokenCount} from "../../bench/options.js";
 import {formatSparqSummary, generate} from "../../generate.js";
 import {getSparqLlama} from "../../load.js";
 import {chooseModel, defaultModelUri, resolveModel} from "../../models/resolve.js";
+import {denseBelowDefaultHelp} from "../options.js";
 import {createBuildProgressPrinter} from "../progress.js";
 
 type GenerateArgs = {
@@ -26,7 +27,7 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
         .option("layers", {type: "string", describe: "With --sparq: the layers that use it, e.g. 2- or 0-3,8 (default all)"})
         .option("dense-below", {
             type: "string",
-            describe: "With --sparq: dense attention at KV lengths below this, e.g. 0 or 32k (default: with every layer on CUDA 32k, or 16k for models with 32 or more KV heads, twice that below ratio 8; else 0)"
+            describe: `With --sparq: dense attention at KV lengths below this, e.g. 0 or 32k (${denseBelowDefaultHelp})`
         })
         .check((args) => {
             if (!Number.isInteger(args.tokens) || args.tokens < 1)
