@@ -135,7 +135,7 @@ export function parseLayerSelection(selection: SparqLayerSelection | undefined, 
 /** Validates settings against a model and turns them into the native parameters for `backend`. */
 export function resolveSparqSettings(settings: SparqSettings, model: SparqModelShape, backend: SparqBackend = "cpu"): NativeSparqParams {
     const {
-        ratio, r, k, kMin = defaultKMin, l, meanRealloc = true, gqa = "shared", storeKTwice = true, denseBelow = defaultDenseBelow(backend, model, settings.ratio)
+        ratio, r, k, kMin = defaultKMin, l, meanRealloc = true, gqa = "shared", storeKTwice = true, denseBelow = defaultDenseBelow(backend, model, ratio)
     } = settings;
     if (typeof storeKTwice !== "boolean")
         throw new SparqSettingsError("storeKTwice", `${String(storeKTwice)} must be true or false`);
