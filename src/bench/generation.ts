@@ -60,7 +60,7 @@ const prefillChunk = 4096;
  * without a CUDA graph and the second captures one (ggml-cuda), so timing starts at the third, in
  * steady state, whatever the mode and the mode before it.
  */
-const settleSteps = 2;
+export const settleSteps = 2;
 
 /** Cells a benchmark context holds beyond depth + tokens (the settle steps; rounding slack). */
 const contextMargin = 8 + settleSteps;

@@ -1,6 +1,6 @@
 import path from "node:path";
 import type {CommandModule} from "yargs";
-import {checkBenchPlan, readBenchModelInfo, runGenerationBench} from "../../bench/generation.js";
+import {checkBenchPlan, readBenchModelInfo, runGenerationBench, settleSteps} from "../../bench/generation.js";
 import {parseModes, parsePositiveIntegerList, parseTokenCount, parseTokenCountList} from "../../bench/options.js";
 import {formatBenchTable, writeBenchReport} from "../../bench/report.js";
 import {parseGpuBackend} from "../../build/toolchain.js";
@@ -33,7 +33,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         })
         .option("batch", {type: "string", default: "1", describe: "Sequences decoded together, one decode of all of them per step, e.g. 1,8: one run per value, each sequence holding the depth (one folder per value under --out when several)"})
         .option("repeat", {type: "number", default: 3, describe: "Rounds over all modes (mode order rotated each round)"})
-        .option("tg", {type: "number", default: 32, describe: "Tokens generated per timed run (each run first decodes 2 untimed tokens in its mode, so that the timed steps run in steady state)"})
+        .option("tg", {type: "number", default: 32, describe: `Tokens generated per timed run (each run first decodes ${settleSteps} untimed tokens in its mode, so that the timed steps run in steady state)`})
         .option("warmup", {type: "number", default: 2, describe: "Untimed tokens per mode and depth before the rounds"})
         .option("threads", {type: "number", describe: "CPU threads (default: all math cores)"})
         .option("gpu", {type: "string", default: "cpu", describe: "Backend: cpu or cuda"})
