@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Warp-stall samples per source line of one kernel, from `ncu -i REP --page source --csv
---print-source cuda,sass`: the lines of FILE (default sparq-attn.cu) with the most samples, and
-the stall reasons that dominate each.  Usage: ncu-lines.py CSV [FILE] [TOP]"""
+--print-source cuda,sass`: the lines of the files whose names start with PREFIX (default
+sparq-attn: the op's kernel files and their shared header) with the most samples, and the stall
+reasons that dominate each.  Usage: ncu-lines.py CSV [PREFIX] [TOP]"""
 import csv
+import os
 import sys
 
 path = sys.argv[1]
-want = sys.argv[2] if len(sys.argv) > 2 else "sparq-attn.cu"
+want = sys.argv[2] if len(sys.argv) > 2 else "sparq-attn"
 top = int(sys.argv[3]) if len(sys.argv) > 3 else 25
 
 header, current_file, lines = None, "", {}
@@ -20,7 +22,7 @@ with open(path, newline="", errors="replace") as fh:
         if row[0] == "Line No":
             header = row
             continue
-        if header is None or not row[0].isdigit() or not current_file.endswith(want):
+        if header is None or not row[0].isdigit() or not os.path.basename(current_file).startswith(want):
             continue
         # the source text may hold unescaped quotes: the metrics are the row's last columns
         metrics = row[len(row) - (len(header) - 4):]
@@ -31,11 +33,11 @@ with open(path, newline="", errors="replace") as fh:
             except ValueError:
                 return 0.0
         stalls = {k[6:]: num(k) for k in header[4:] if k.startswith("stall_") and "(Not Issued)" not in k}
-        lines[int(row[0])] = (num("Warp Stall Sampling (All Samples)"), num("Instructions Executed"), stalls, row[1].strip())
+        lines[(os.path.basename(current_file), int(row[0]))] = (num("Warp Stall Sampling (All Samples)"), num("Instructions Executed"), stalls, row[1].strip())
 
 total = sum(v[0] for v in lines.values()) or 1
 print(f"{want}: {int(total)} samples on {len(lines)} lines")
-for no, (samples, executed, stalls, src) in sorted(lines.items(), key=lambda kv: -kv[1][0])[:top]:
+for (name, no), (samples, executed, stalls, src) in sorted(lines.items(), key=lambda kv: -kv[1][0])[:top]:
     reasons = sorted(stalls.items(), key=lambda kv: -kv[1])[:3]
     why = " ".join(f"{k} {100*v/max(samples, 1):.0f}%" for k, v in reasons if v > 0)
-    print(f"{no:5d} {100*samples/total:5.1f}% inst {int(executed):>9d}  {why:42s} {src[:70]}")
+    print(f"{name}:{no:<5d} {100*samples/total:5.1f}% inst {int(executed):>9d}  {why:42s} {src[:70]}")

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The SparQ CUDA ops on the GPU machine, in one go: build for sm_90, test-backend-ops SPARQ_ATTN_EXT
-# and SPARQ_UPDATE (CUDA vs CPU), bench-sparq-cuda (SparQ vs dense flash attention), compute-sanitizer memcheck, ncu
+# and SPARQ_UPDATE (CUDA vs CPU, with their largest errors), bench-sparq-cuda (SparQ vs dense flash attention), compute-sanitizer memcheck, ncu
 # per-kernel times. Logs and summary.txt under $OUT; the GPU is named in gpu.txt and the summary.
 #
 # Here first, pack the patched vendor tree (about 11 MB) into the git-ignored .device-cuda/:
 #   mkdir -p .device-cuda
 #   git -C vendor/llama.cpp archive --format=tar sparq -- . ':!models' | xz -T2 -6 > .device-cuda/tree.tar.xz
 # then call the device tool with carry [".device-cuda"] and `bash scripts/device/op-cuda.sh`.
-# Env: PATCH_CU=1     build with .device-cuda/sparq-attn.cu instead of the tree's kernel file
+# Env: PATCH_CU=1     build with the kernel files in .device-cuda/cu/ (sparq-attn*.cu, *.cuh) instead of the tree's
 #      MAX_S=131072   largest S of the bench (from 4096, doubling)
 #      NCU=0          skip the ncu profile;  MULTI=1  also bench the multi-launch path (32k and below)
 #      STEPS=1        cycles per step of the fused kernel (GGML_CUDA_SPARQ_PROFILE=1)
@@ -24,7 +24,7 @@
 #                     (ncu SourceCounters; the fused kernel too where S takes the fused path; the
 #                     build has -lineinfo for this, which leaves the generated code as it is)
 #      NCU_SRC_K="sq_scores sq_attn"  the kernels of NCU_SRC (default: all)
-#      BASE_CU=1      then rebuild with .device-cuda/base-sparq-attn.cu and bench it again (A/B)
+#      BASE_CU=1      then rebuild with the kernel files in .device-cuda/base/ and bench it again (A/B)
 #      QUICK=1        skip the test and the bench (profiling runs of code already tested)
 #      RACE=1         compute-sanitizer racecheck, multi-launch path and default paths, d = 80 and 128
 #                     (d = 80 with 8 heads per selection: 129-255 P.V quads per block)
@@ -40,7 +40,7 @@ CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 W=/tmp/sparq-op
 mkdir -p "$W" && cd "$W" || exit 1
 [ -f CMakeLists.txt ] || tar -xJf "$R/.device-cuda/tree.tar.xz" -C "$W" || exit 1
-[ -n "${PATCH_CU:-}" ] && cp "$R/.device-cuda/sparq-attn.cu" ggml/src/ggml-cuda/sparq-attn.cu
+[ -n "${PATCH_CU:-}" ] && cp "$R"/.device-cuda/cu/sparq-attn* ggml/src/ggml-cuda/
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,memory.used --format=csv > "$OUT/gpu.txt" 2>&1
 say "GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 
@@ -64,8 +64,10 @@ timeout 170 ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 > "$OUT/test
 say "test rc=$? cases OK: $(grep -ac ': .*OK' "$OUT/test.log"), FAIL: $(grep -ac 'FAIL' "$OUT/test.log")"
 grep -aE "tests passed" "$OUT/test.log" | tail -1 | tee -a "$OUT/summary.txt"
 grep -a "FAIL" "$OUT/test.log" | head -10
+grep -a "vs CPU: largest" "$OUT/test.log" | tee -a "$OUT/summary.txt"
 timeout 60 ./build/bin/test-backend-ops -o SPARQ_UPDATE -b CUDA0 > "$OUT/test-update.log" 2>&1
 say "test SPARQ_UPDATE rc=$? $(grep -aE 'tests passed' "$OUT/test-update.log" | tail -1) FAIL: $(grep -ac FAIL "$OUT/test-update.log")"
+grep -a "vs CPU: largest" "$OUT/test-update.log" | tee -a "$OUT/summary.txt"
 
 timeout 120 ./build/bin/bench-sparq-cuda "${MAX_S:-131072}" CUDA0 > "$OUT/bench.log" 2>&1
 say "bench rc=$?"
@@ -90,6 +92,7 @@ if [ "${MULTI:-0}" = 1 ] && [ "$(left)" -gt 100 ]; then
   GGML_CUDA_SPARQ_MULTI=1 timeout 90 ./build/bin/test-backend-ops -o SPARQ_ATTN_EXT -b CUDA0 -p "n_kv=(7|1000|4096|131072)," \
     > "$OUT/test-multi.log" 2>&1
   say "test, multi-launch path forced: rc=$? $(grep -aE 'tests passed' "$OUT/test-multi.log" | tail -1) FAIL: $(grep -ac FAIL "$OUT/test-multi.log")"
+  grep -a "vs CPU: largest" "$OUT/test-multi.log" | tee -a "$OUT/summary.txt"
 fi
 
 if [ "${RACE:-0}" = 1 ] && [ "$(left)" -gt 80 ]; then
@@ -202,7 +205,7 @@ for S in ${NCU_SRC:-}; do
     [ -f "/tmp/src_${S}_$K.ncu-rep" ] || continue
     "$NCUB" -i "/tmp/src_${S}_$K.ncu-rep" --page source --csv --print-source cuda,sass > "$OUT/src_${S}_$K.csv" 2>&1
     say "ncu source lines S=$S $K:"
-    python3 "$R/scripts/device/ncu-lines.py" "$OUT/src_${S}_$K.csv" sparq-attn.cu 25 | tee -a "$OUT/summary.txt"
+    python3 "$R/scripts/device/ncu-lines.py" "$OUT/src_${S}_$K.csv" sparq-attn 25 | tee -a "$OUT/summary.txt"
   done
 done
 
@@ -214,10 +217,10 @@ if [ "${STEPS:-0}" = 1 ]; then
       | grep -a -m 9 "sqprof\|sparq fused" | tee -a "$OUT/summary.txt"
   done
 fi
-# the same benches and steps with .device-cuda/base-sparq-attn.cu (the kernels before a change),
+# the same benches and steps with the kernel files in .device-cuda/base/ (the kernels before a change),
 # built into the same tree last: an A/B of a kernel change on one machine
 if [ "${BASE_CU:-0}" = 1 ] && [ "$(left)" -gt 100 ]; then
-  cp "$R/.device-cuda/base-sparq-attn.cu" ggml/src/ggml-cuda/sparq-attn.cu
+  cp "$R"/.device-cuda/base/sparq-attn* ggml/src/ggml-cuda/
   timeout $(( $(left) - 40 )) cmake --build build --target bench-sparq-cuda -j"$(nproc)" > "$OUT/build-base.log" 2>&1
   say "build with the base kernels rc=$?"
   if [ "${QUICK:-0}" != 1 ]; then
