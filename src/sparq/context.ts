@@ -7,7 +7,7 @@ import {appendTokensInPlace} from "./token-history.js";
 /** The native controls our addon patch adds to node-llama-cpp's context. */
 type SparqAddonContext = {
     setSparq(params: NativeSparqParams | {enabled: false}): void,
-    getSparqInfo(nKv: number): {memorySize: number, layers: Array<{enabled: boolean, r?: number, k?: number, l?: number, opCount: number}>}
+    getSparqInfo(nKv: number): {memorySize: number, layers: Array<{enabled: boolean, r?: number, k?: number, l?: number, device?: string, opCount: number}>}
 };
 
 /** One layer's SparQ state at a given KV length. */
@@ -23,6 +23,14 @@ export type SparqLayerInfo = {
      * denseBelow, and k below the KV length (else SparQ would keep every position: dense attention).
      */
     runsOp: boolean,
+    /**
+     * The backend device that runs this layer's SparQ op, as llama.cpp names it (absent when the layer
+     * is dense): the device of its KV cache ("CUDA0", "RPC1"), or "CPU" where that device can't run
+     * the op for this model (a head size its kernels don't take), which then copies the layer's K and
+     * V to the host at every SparQ step; llama.cpp logs a warning naming those layers when the
+     * settings apply.
+     */
+    device?: string,
     /** Decode steps in which this layer ran the SparQ op. */
     opCount: number
 };

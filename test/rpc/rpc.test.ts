@@ -111,7 +111,9 @@ describe("SparQ over ggml RPC (two rpc-server processes on loopback)", () => {
         process.env.GGML_SCHED_DEBUG = "2";
         llama.logLevel = LlamaLogLevel.debug;
         const context = await createSparqContext(remote, {contextSize: 512, sparq: {ratio: 8}, threads: 2});
+        let devices: Array<string | undefined> = [];
         try {
+            devices = getSparq(context).layers.map((layer) => layer.device);
             const sequence = context.getSequence();
             await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 300));
             logs.length = 0;
@@ -132,6 +134,11 @@ describe("SparQ over ggml RPC (two rpc-server processes on loopback)", () => {
         expect([...where.keys()].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
         const backends = new Set(where.values());
         expect([...backends].sort()).toEqual(servers.map((server) => `RPC0[${server.endpoint}]`).sort());
+        // getSparq names each layer's device as llama.cpp does ("RPC0", "RPC1": one per server), and
+        // the layers it puts on one device are those the scheduler ran on one server
+        expect(devices.every((device) => /^RPC\d+$/.test(device ?? ""))).toBe(true);
+        const pairs = new Set(devices.map((device, layer) => `${device} ${where.get(layer)}`));
+        expect([new Set(devices).size, pairs.size]).toEqual([2, 2]);
     });
 
     it("benchmarks dense against SparQ with the layers on the servers (sparq bench --rpc)", async () => {

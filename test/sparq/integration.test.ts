@@ -104,6 +104,8 @@ describe("SparQ in generation (Gutenberg model: 8 layers, d = 128, GQA 3:1)", ()
             expect(getSparq(context).layers.map((layer) => layer.opCount)).toEqual([16, 0, 16, 16, 16, 16, 0, 16]);
             expect(getSparq(context, 1024).layers.map((layer) => layer.enabled)).toEqual([true, false, false, false, false, false, false, true]);
             expect(getSparq(context, 1024).layers[0]).toMatchObject({r: 32, k: 128, l: 32});
+            // a CPU build runs every SparQ layer's op on the CPU; dense layers name no device
+            expect(getSparq(context).layers.map((layer) => layer.device)).toEqual(["CPU", ...new Array(6).fill(undefined), "CPU"]);
 
             setSparq(context, false);
             await decodeLogits(context, tokens.slice(0, 48), 32);
