@@ -10,23 +10,18 @@
 #   cp ../shared/models/stories260K-f32.gguf ../shared/models/tinystories-656K-f32.gguf .device-cuda/
 # then, with carry [".device-cuda"]:
 #   bash scripts/device/layer-device.sh stories260K-f32.gguf:CPU tinystories-656K-f32.gguf:CPU tiny-d128.gguf:CUDA0
-# It shares op-cuda.sh's build folder, so either script after the other on one machine builds little.
+# It shares op-cuda.sh's tree and build folder (cuda-tree.sh), so either script after the other on one
+# machine builds little.
 # CMAKE_EXTRA="-DGGML_CUDA_FA=OFF": a fresh build without the flash-attention kernels (a shorter
 # build; dense attention then runs on the CPU, the SparQ op where the test says).
 set -uo pipefail
 R=$(pwd)
-W=/tmp/sparq-op
-mkdir -p "$W" && cd "$W" || exit 1
-[ -f CMakeLists.txt ] || tar -xJf "$R/.device-cuda/tree.tar.xz" -C "$W" || exit 1
+source "$R/scripts/device/cuda-tree.sh"
+cuda_tree_unpack || exit 1
 log="$OUT/layer-device.txt"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$log"
 
-if [ ! -f build/build.ninja ]; then
-  cmake -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
-    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_HTTPLIB=OFF -DGGML_NATIVE=ON -DCMAKE_CUDA_FLAGS=-lineinfo ${CMAKE_EXTRA:-} > "$OUT/cmake.log" 2>&1 \
-    || { tail -30 "$OUT/cmake.log"; exit 1; }
-fi
+cuda_tree_configure || exit 1
 cmake --build build --target test-sparq-device -j"$(nproc)" > "$OUT/build.log" 2>&1 \
   || { grep -E "error|FAILED" "$OUT/build.log" | head -20; exit 2; }
 

@@ -37,19 +37,13 @@ left() { echo $(( ${LIMIT:-550} - $(el) )); }
 say() { echo "[$(el) s] $*" | tee -a "$OUT/summary.txt"; }
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 
-W=/tmp/sparq-op
-mkdir -p "$W" && cd "$W" || exit 1
-[ -f CMakeLists.txt ] || tar -xJf "$R/.device-cuda/tree.tar.xz" -C "$W" || exit 1
+source "$R/scripts/device/cuda-tree.sh"
+cuda_tree_unpack || exit 1
 [ -n "${PATCH_CU:-}" ] && cp "$R"/.device-cuda/cu/sparq-attn* ggml/src/ggml-cuda/
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,memory.used --format=csv > "$OUT/gpu.txt" 2>&1
 say "GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 
-if [ ! -f build/build.ninja ]; then
-  cmake -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
-    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_HTTPLIB=OFF -DGGML_NATIVE=ON -DCMAKE_CUDA_FLAGS=-lineinfo > "$OUT/cmake.log" 2>&1 \
-    || { tail -30 "$OUT/cmake.log"; exit 1; }
-fi
+cuda_tree_configure || exit 1
 targets="test-backend-ops bench-sparq-cuda"
 [ "${HOST_TEST:-0}" = 1 ] && targets="$targets test-sparq-attn"
 build_s=$(( $(left) - 120 )) # a fresh machine's build takes 300-350 s
