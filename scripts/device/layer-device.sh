@@ -8,6 +8,10 @@
 # Here first: the patched tree packed as for op-cuda.sh (.device-cuda/tree.tar.xz) and the models
 # copied into .device-cuda/, e.g.
 #   cp ../shared/models/stories260K-f32.gguf ../shared/models/tinystories-656K-f32.gguf .device-cuda/
+# and a small model of head size 128 (random weights, about 11 MB):
+#   node -e 'import("./dist/models/synthesize.js").then((m) => m.synthesizeModel({architecture: "tiny-llama",
+#     tensorType: "q8_0", overrides: {n_layer: 2, n_embd: 256, n_head: 2, n_head_kv: 1, head_dim: 128, n_ff: 512,
+#     tie_word_embeddings: true}, outputPath: ".device-cuda/tiny-d128.gguf"}))'
 # then, with carry [".device-cuda"]:
 #   bash scripts/device/layer-device.sh stories260K-f32.gguf:CPU tinystories-656K-f32.gguf:CPU tiny-d128.gguf:CUDA0
 # It shares op-cuda.sh's tree and build folder (cuda-tree.sh), so either script after the other on one
